@@ -1,0 +1,1 @@
+"""Audit trail: every state change, who made it, when, and the state before and after."""

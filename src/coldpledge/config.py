@@ -1,0 +1,63 @@
+"""Settings, read only from the environment (``COLDPLEDGE_*``), with SQLite as the default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "coldpledge-development-only-secret-key-change-me"  # noqa: S105 - refused in prod, see below
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLDPLEDGE_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///var/coldpledge.sqlite3"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Access tokens are short-lived; a stolen token stops working within the hour.
+    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 14)
+    secure_cookies: bool = False
+    attachments_dir: Path = Path("var/attachments")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    timezone: str = "Asia/Shanghai"
+    default_locale: Literal["zh_Hans_CN", "en"] = "zh_Hans_CN"
+    public_base_url: str = "http://127.0.0.1:8000"
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    # argon2id cost; the test suite lowers it so thousands of hashes stay fast.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < 32:
+            raise ValueError("COLDPLEDGE_SECRET_KEY must be at least 32 bytes (HS256 needs a 256-bit key)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql+psycopg:")):
+            raise ValueError("COLDPLEDGE_DATABASE_URL must be sqlite:///... or postgresql+psycopg://...")
+        return value
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_prod(self) -> Settings:
+        if self.env == "prod" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("COLDPLEDGE_SECRET_KEY must be set to a private value when COLDPLEDGE_ENV=prod")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

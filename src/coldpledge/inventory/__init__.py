@@ -1,0 +1,2 @@
+"""Inventory: commodities, lots, operations (inbound, weigh, inspect, disinfect, stocktake, outbound),
+seals and attachments."""

@@ -1,0 +1,45 @@
+"""Every table, imported in one place so the metadata (and Alembic) sees them all."""
+
+from __future__ import annotations
+
+from coldpledge.audit.models import AuditEvent
+from coldpledge.db import Base
+from coldpledge.evidence.outbox import EvidenceOutbox
+from coldpledge.inventory.models import Attachment, AttachmentLink, Commodity, Lot, Operation, Seal
+from coldpledge.parties.models import Organisation, User, WebSession
+from coldpledge.receipts.models import Pledge, Receipt, ReceiptNotation, Release
+from coldpledge.warehouses.models import (
+    ReleaseWindow,
+    Room,
+    SupervisionPolicy,
+    VirtualWarehouse,
+    VirtualWarehouseStaff,
+    Warehouse,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "Attachment",
+    "AttachmentLink",
+    "AuditEvent",
+    "Commodity",
+    "EvidenceOutbox",
+    "Lot",
+    "Operation",
+    "Organisation",
+    "Pledge",
+    "Receipt",
+    "ReceiptNotation",
+    "Release",
+    "ReleaseWindow",
+    "Room",
+    "Seal",
+    "SupervisionPolicy",
+    "User",
+    "VirtualWarehouse",
+    "VirtualWarehouseStaff",
+    "Warehouse",
+    "WebSession",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Parties: organisations, users, roles, login and the one scoping mechanism (``restrict``)."""

@@ -1,0 +1,70 @@
+"""``restrict(principal, action, Model)``: the one gate every query goes through.
+
+A role without the permission sees nothing; otherwise the model's row-scope rule (``scopes``) is
+applied, and the platform operator sees everything. ``obtain`` fetches one object: out of scope is
+404 (its existence is not revealed), in scope but not permitted is 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy.orm import Session
+
+from coldpledge.errors import N_, NotFound, PermissionDenied
+from coldpledge.parties.policy import Principal
+from coldpledge.parties.scopes import RULES
+
+M = TypeVar("M")
+
+
+def permission_of(model: type[Any], action: str) -> str:
+    return f"{model.__permission__}:{action}"
+
+
+def label_of(model: type[Any]) -> str:
+    return str(getattr(model, "__label__", model.__name__))
+
+
+def visible(principal: Principal, action: str, model: type[Any]) -> ColumnElement[bool]:
+    if not principal.can(permission_of(model, action)):
+        return false()
+    if principal.is_operator:
+        return true()
+    return RULES[model](principal)
+
+
+def restrict(principal: Principal, action: str, model: type[M]) -> Select[tuple[M]]:
+    """``SELECT model`` limited to the rows ``principal`` may ``action``."""
+    return select(model).where(visible(principal, action, model))
+
+
+def require(principal: Principal, permission: str) -> None:
+    """Refuse (403) an action the principal's role never allows, before looking at any row."""
+    if not principal.can(permission):
+        raise PermissionDenied(N_("Your role may not do this."))
+
+
+def obtain(
+    session: Session,
+    principal: Principal,
+    model: type[M],
+    ident: Any,
+    action: str = "view",
+    *,
+    for_update: bool = False,
+    key: Any = None,
+) -> M:
+    """The object with primary key (or ``key`` column value) ``ident``, if the principal may see it
+    and may ``action`` it."""
+    column = key if key is not None else model.id  # type: ignore[attr-defined]
+    query = restrict(principal, "view", model).where(column == ident)
+    if for_update:
+        query = query.with_for_update(of=model)  # type: ignore[arg-type]
+    found = session.scalars(query).first()
+    if found is None:
+        raise NotFound(N_("{thing} {ident} was not found."), thing=label_of(model), ident=ident)
+    if action != "view" and not principal.can(permission_of(model, action)):
+        raise PermissionDenied(N_("Your role may not do this to a {thing}."), thing=label_of(model))
+    return found

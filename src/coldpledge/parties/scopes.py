@@ -1,0 +1,152 @@
+"""Who sees which rows: the row-scope rule of every model, for every party type, in one place.
+
+Each rule returns a SQL condition. ``restrict`` (in ``access``) applies it after checking that the
+role may perform the action at all. The rules follow the parties' relationships (DESIGN §1):
+
+- keeper: everything in the warehouses it keeps;
+- supervisor: the virtual warehouses assigned to its organisation (an inspector: only those the
+  inspector is personally assigned to), their rooms, and the lots and receipts in those rooms;
+- borrower: the lots it owns and the receipts it holds;
+- bank: the receipts pledged (or offered in pledge) to it, and their lots;
+- insurer: the receipts it insures, and their lots;
+- everyone signed in: the directory of organisations and the commodity list.
+
+Warehouses, rooms, operations and seals follow from the lots a party may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+
+from coldpledge.inventory.models import AttachmentLink, Commodity, Lot, Operation, Seal
+from coldpledge.parties.models import Organisation, User
+from coldpledge.parties.policy import PartyType, Principal, Role
+from coldpledge.receipts.models import Pledge, Receipt, Release
+from coldpledge.warehouses.models import (
+    ReleaseWindow,
+    Room,
+    SupervisionPolicy,
+    VirtualWarehouse,
+    VirtualWarehouseStaff,
+    Warehouse,
+)
+
+Rule = Callable[[Principal], ColumnElement[bool]]
+
+
+def _kept_warehouses(p: Principal) -> Select[Any]:
+    return select(Warehouse.id).where(Warehouse.keeper_org_id == p.org_id)
+
+
+def _supervised_vws(p: Principal) -> Select[Any]:
+    query = select(VirtualWarehouse.id).where(VirtualWarehouse.supervisor_org_id == p.org_id)
+    if p.role is Role.INSPECTOR:
+        query = query.where(
+            VirtualWarehouse.id.in_(
+                select(VirtualWarehouseStaff.virtual_warehouse_id).where(VirtualWarehouseStaff.user_id == p.user_id)
+            )
+        )
+    return query
+
+
+def _supervised_rooms(p: Principal) -> Select[Any]:
+    return select(Room.id).where(Room.virtual_warehouse_id.in_(_supervised_vws(p)))
+
+
+def _receipt_ids(p: Principal) -> Select[Any] | None:
+    """Receipts a party sees through its relationship to the receipt itself."""
+    if p.party_type is PartyType.BANK:
+        return select(Pledge.receipt_id).where(Pledge.pledgee_org_id == p.org_id)
+    if p.party_type is PartyType.BORROWER:
+        return select(Receipt.id).where(Receipt.holder_org_id == p.org_id)
+    if p.party_type is PartyType.INSURER:
+        return select(Receipt.id).where(Receipt.insurer_org_id == p.org_id)
+    return None
+
+
+def _lot_ids(p: Principal) -> Select[Any]:
+    if p.party_type is PartyType.KEEPER:
+        return select(Lot.id).where(Lot.warehouse_id.in_(_kept_warehouses(p)))
+    if p.party_type is PartyType.SUPERVISOR:
+        return select(Lot.id).where(Lot.room_id.in_(_supervised_rooms(p)))
+    if p.party_type is PartyType.BORROWER:
+        return select(Lot.id).where(Lot.owner_org_id == p.org_id)
+    receipts = _receipt_ids(p)
+    if receipts is not None:
+        return select(Receipt.lot_id).where(Receipt.id.in_(receipts))
+    return select(Lot.id).where(false())
+
+
+def _warehouse_ids(p: Principal) -> Select[Any]:
+    if p.party_type is PartyType.KEEPER:
+        return _kept_warehouses(p)
+    if p.party_type is PartyType.SUPERVISOR:
+        return select(VirtualWarehouse.warehouse_id).where(VirtualWarehouse.id.in_(_supervised_vws(p)))
+    return select(Lot.warehouse_id).where(Lot.id.in_(_lot_ids(p)))
+
+
+def _room_ids(p: Principal) -> Select[Any]:
+    if p.party_type is PartyType.SUPERVISOR:
+        return _supervised_rooms(p)
+    if p.party_type is PartyType.KEEPER:
+        return select(Room.id).where(Room.warehouse_id.in_(_kept_warehouses(p)))
+    # Owners, banks and insurers see the rooms their goods are in, not the whole building.
+    return select(Lot.room_id).where(Lot.id.in_(_lot_ids(p)))
+
+
+def _vw_ids(p: Principal) -> Select[Any]:
+    if p.party_type is PartyType.SUPERVISOR:
+        return _supervised_vws(p)
+    if p.party_type is PartyType.KEEPER:
+        return select(VirtualWarehouse.id).where(VirtualWarehouse.warehouse_id.in_(_kept_warehouses(p)))
+    return select(Room.virtual_warehouse_id).where(Room.id.in_(_room_ids(p)))
+
+
+def receipts_rule(p: Principal) -> ColumnElement[bool]:
+    if p.party_type is PartyType.KEEPER:
+        return Receipt.warehouse_id.in_(_kept_warehouses(p))
+    if p.party_type is PartyType.SUPERVISOR:
+        return Receipt.lot_id.in_(_lot_ids(p))
+    receipts = _receipt_ids(p)
+    return Receipt.id.in_(receipts) if receipts is not None else false()
+
+
+def _visible_receipt_ids(p: Principal) -> Select[Any]:
+    return select(Receipt.id).where(receipts_rule(p))
+
+
+def operations_rule(p: Principal) -> ColumnElement[bool]:
+    return or_(
+        Operation.lot_id.in_(_lot_ids(p)),
+        and_(Operation.lot_id.is_(None), Operation.room_id.in_(_room_ids(p))),
+    )
+
+
+def seals_rule(p: Principal) -> ColumnElement[bool]:
+    return or_(Seal.lot_id.in_(_lot_ids(p)), Seal.room_id.in_(_room_ids(p)))
+
+
+def _everyone(_p: Principal) -> ColumnElement[bool]:
+    return true()
+
+
+RULES: dict[type, Rule] = {
+    Organisation: _everyone,
+    Commodity: _everyone,
+    User: lambda p: User.organisation_id == p.org_id,
+    Warehouse: lambda p: Warehouse.id.in_(_warehouse_ids(p)),
+    Room: lambda p: Room.id.in_(_room_ids(p)),
+    VirtualWarehouse: lambda p: VirtualWarehouse.id.in_(_vw_ids(p)),
+    ReleaseWindow: lambda p: ReleaseWindow.virtual_warehouse_id.in_(_vw_ids(p)),
+    SupervisionPolicy: lambda p: SupervisionPolicy.virtual_warehouse_id.in_(_vw_ids(p)),
+    Lot: lambda p: Lot.id.in_(_lot_ids(p)),
+    Operation: operations_rule,
+    Seal: seals_rule,
+    AttachmentLink: lambda p: AttachmentLink.lot_id.in_(_lot_ids(p)),
+    Receipt: receipts_rule,
+    Pledge: lambda p: Pledge.receipt_id.in_(_visible_receipt_ids(p)),
+    Release: lambda p: Release.receipt_id.in_(_visible_receipt_ids(p)),
+}

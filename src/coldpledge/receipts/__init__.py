@@ -1,0 +1,1 @@
+"""Warehouse receipts (仓单): lifecycle, pledges, releases and the public ID card."""

@@ -1,0 +1,80 @@
+"""Supervision policy parameters and their defaults per temperature class (DESIGN §5).
+
+The rules engine reads these; here they are only validated and versioned. Temperatures are
+milli-degrees Celsius, durations minutes, ratios basis points (50 bp = 0.5 %).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from coldpledge.warehouses.models import SupervisionMode, TemperatureClass
+
+
+class TemperatureRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warning_above_mc: int | None = None
+    warning_below_mc: int | None = None
+    warning_minutes: int = Field(ge=1)
+    critical_above_mc: int | None = None
+    critical_below_mc: int | None = None
+    critical_minutes: int = Field(ge=1)
+    cumulative_excursion_minutes_per_24h: int = Field(default=60, ge=1)
+    rate_of_rise_mc_per_10min: int = Field(default=3000, ge=1)
+
+
+class PolicyParameters(BaseModel):
+    """The parameters a supervision policy holds. Unknown keys are refused so a typo never
+    silently disables a control."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: SupervisionMode = SupervisionMode.STATIC
+    temperature: TemperatureRule
+    door_open_max_minutes: int = Field(default=10, ge=1)
+    device_offline_intervals: int = Field(default=3, ge=1)
+    device_offline_min_minutes: int = Field(default=5, ge=1)
+    sensor_disagreement_mc: int = Field(default=3000, ge=100)
+    sensor_disagreement_minutes: int = Field(default=15, ge=1)
+    stuck_sensor_minutes: int = Field(default=120, ge=1)
+    weight_drop_tolerance_bp: int = Field(default=50, ge=0, le=10_000)
+    stocktake_variance_tolerance_bp: int = Field(default=50, ge=0, le=10_000)
+    stocktake_interval_days: int = Field(default=7, ge=1, le=366)
+    expiry_warning_days: int = Field(default=30, ge=0, le=3650)
+    min_control_value_fen: int | None = Field(default=None, ge=0)
+    min_control_quantity_g: int | None = Field(default=None, ge=0)
+    alert_recipients_min: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _dynamic_needs_a_floor(self) -> PolicyParameters:
+        if (
+            self.mode is SupervisionMode.DYNAMIC
+            and self.min_control_value_fen is None
+            and self.min_control_quantity_g is None
+        ):
+            raise ValueError("a dynamic pledge needs a minimum control value or quantity")
+        return self
+
+
+def default_parameters(temperature_class: TemperatureClass) -> PolicyParameters:
+    """The DESIGN §5 defaults: frozen above -18 °C for 30 min is a warning, above -15 °C for
+    10 min critical; chilled outside 0–4 °C for 15 min."""
+    if temperature_class is TemperatureClass.CHILLED:
+        rule = TemperatureRule(
+            warning_above_mc=4000,
+            warning_below_mc=0,
+            warning_minutes=15,
+            critical_above_mc=8000,
+            critical_below_mc=-1000,
+            critical_minutes=15,
+        )
+    else:
+        limit = -18000 if temperature_class is TemperatureClass.FROZEN else -25000
+        rule = TemperatureRule(
+            warning_above_mc=limit,
+            warning_minutes=30,
+            critical_above_mc=-15000,
+            critical_minutes=10,
+        )
+    return PolicyParameters(temperature=rule)

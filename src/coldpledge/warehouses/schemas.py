@@ -1,0 +1,230 @@
+"""Request and response bodies of the warehouses API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from coldpledge.units import e6_to_degrees, mc_to_celsius
+from coldpledge.warehouses.models import (
+    AreaKind,
+    ReleaseWindow,
+    Room,
+    SupervisionMode,
+    TemperatureClass,
+    VirtualWarehouseStatus,
+)
+from coldpledge.warehouses.policy import PolicyParameters
+from coldpledge.warehouses.windows import format_hhmm, parse_hhmm
+
+CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WarehouseIn(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=2, max_length=200)
+    address: str = Field(min_length=2, max_length=300)
+    city: str = Field(min_length=1, max_length=100)
+    latitude: Decimal | None = Field(default=None, ge=-90, le=90)
+    longitude: Decimal | None = Field(default=None, ge=-180, le=180)
+    registry_code: str | None = Field(default=None, max_length=64, description="中仓登 warehouse archive code")
+    keeper_org_id: int | None = Field(default=None, gt=0, description="Only the platform operator sets this")
+
+
+class RoomIn(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    kind: AreaKind = AreaKind.ROOM
+    parent_room_id: int | None = Field(default=None, gt=0)
+    temperature_class: TemperatureClass
+    set_point_c: Decimal = Field(ge=-60, le=60)
+    band_low_c: Decimal = Field(ge=-60, le=60)
+    band_high_c: Decimal = Field(ge=-60, le=60)
+    area_m2: int | None = Field(default=None, gt=0)
+    volume_m3: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _band_holds_set_point(self) -> RoomIn:
+        if not self.band_low_c <= self.set_point_c <= self.band_high_c:
+            raise ValueError("set_point_c must lie between band_low_c and band_high_c")
+        if (self.kind is AreaKind.ZONE) != (self.parent_room_id is not None):
+            raise ValueError("a zone needs parent_room_id, and a room must not have one")
+        return self
+
+
+class RoomOut(BaseModel):
+    id: int
+    warehouse_id: int
+    code: str
+    name: str
+    kind: AreaKind
+    parent_room_id: int | None
+    temperature_class: TemperatureClass
+    set_point_c: float
+    band_low_c: float
+    band_high_c: float
+    area_m2: int | None
+    volume_m3: int | None
+    virtual_warehouse_id: int | None
+
+    @classmethod
+    def of(cls, room: Room) -> RoomOut:
+        return cls(
+            id=room.id,
+            warehouse_id=room.warehouse_id,
+            code=room.code,
+            name=room.name,
+            kind=room.kind,
+            parent_room_id=room.parent_room_id,
+            temperature_class=room.temperature_class,
+            set_point_c=mc_to_celsius(room.set_point_mc),
+            band_low_c=mc_to_celsius(room.band_low_mc),
+            band_high_c=mc_to_celsius(room.band_high_mc),
+            area_m2=room.area_m2,
+            volume_m3=room.volume_m3,
+            virtual_warehouse_id=room.virtual_warehouse_id,
+        )
+
+
+class WarehouseOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    keeper_org_id: int
+    address: str
+    city: str
+    latitude: float | None
+    longitude: float | None
+    registry_code: str | None
+    rooms: list[RoomOut]
+
+
+class ReleaseWindowIn(Strict):
+    weekdays: str = Field(pattern=r"^[1-7]{1,7}$", description="ISO weekdays, e.g. 12345 for Monday to Friday")
+    start: str = Field(description="Local time HH:MM")
+    end: str = Field(description="Local time HH:MM, after start; 24:00 allowed")
+    timezone: str = "Asia/Shanghai"
+    note: str | None = Field(default=None, max_length=200)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _distinct_days(cls, value: str) -> str:
+        if len(set(value)) != len(value):
+            raise ValueError("each weekday at most once")
+        return "".join(sorted(value))
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        parse_hhmm(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> ReleaseWindowIn:
+        if parse_hhmm(self.start) >= parse_hhmm(self.end):
+            raise ValueError("start must be before end")
+        return self
+
+
+class ReleaseWindowOut(BaseModel):
+    id: int
+    weekdays: str
+    start: str
+    end: str
+    timezone: str
+    note: str | None
+    removed_at: datetime | None
+
+    @classmethod
+    def of(cls, window: ReleaseWindow) -> ReleaseWindowOut:
+        return cls(
+            id=window.id,
+            weekdays=window.weekdays,
+            start=format_hhmm(window.start_minute),
+            end=format_hhmm(window.end_minute),
+            timezone=window.timezone,
+            note=window.note,
+            removed_at=window.removed_at,
+        )
+
+
+class PolicyIn(Strict):
+    parameters: PolicyParameters
+    reason: str = Field(min_length=4, max_length=500, description="Why the policy changes; kept in the audit trail")
+
+
+class PolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    virtual_warehouse_id: int
+    version: int
+    parameters: dict[str, Any]
+    reason: str
+    created_by_user_id: int | None
+    created_at: datetime
+
+
+class VirtualWarehouseIn(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=2, max_length=200)
+    warehouse_id: int = Field(gt=0)
+    supervisor_org_id: int = Field(gt=0)
+    room_ids: list[int] = Field(min_length=1)
+    mode: SupervisionMode = SupervisionMode.STATIC
+    agreement_no: str | None = Field(default=None, max_length=64, description="质押监管协议编号")
+    parameters: PolicyParameters | None = Field(
+        default=None, description="Initial policy; defaults follow the coldest room's temperature class"
+    )
+
+
+class StaffIn(Strict):
+    user_id: int = Field(gt=0)
+
+
+class VirtualWarehouseOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    warehouse_id: int
+    supervisor_org_id: int
+    mode: SupervisionMode
+    status: VirtualWarehouseStatus
+    agreement_no: str | None
+    rooms: list[RoomOut]
+    release_windows: list[ReleaseWindowOut]
+    policy: PolicyOut | None
+    staff_user_ids: list[int]
+
+
+def warehouse_out(warehouse: Any, rooms: list[Room]) -> WarehouseOut:
+    return WarehouseOut(
+        id=warehouse.id,
+        code=warehouse.code,
+        name=warehouse.name,
+        keeper_org_id=warehouse.keeper_org_id,
+        address=warehouse.address,
+        city=warehouse.city,
+        latitude=e6_to_degrees(warehouse.latitude_e6),
+        longitude=e6_to_degrees(warehouse.longitude_e6),
+        registry_code=warehouse.registry_code,
+        rooms=[RoomOut.of(room) for room in rooms],
+    )

@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API (OpenAPI at /docs), browser pages and the public receipt ID card."""

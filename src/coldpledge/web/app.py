@@ -1,0 +1,97 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from coldpledge import __version__
+from coldpledge.config import Settings, get_settings
+from coldpledge.db import Database, utcnow
+from coldpledge.i18n import negotiate, set_locale
+from coldpledge.inventory.files import FileStore
+from coldpledge.uow import Clock
+from coldpledge.web import errors
+from coldpledge.web.deps import Runtime
+
+STATIC_DIR = Path(__file__).parent / "static"
+LANG_COOKIE = "coldpledge_lang"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock = utcnow,
+    runtime: Runtime | None = None,
+) -> FastAPI:
+    """Build the app. ``runtime`` replaces the database sessions and clock (the tests bind every
+    session to one rolled-back transaction)."""
+    settings = runtime.settings if runtime is not None else (settings or get_settings())
+    app = FastAPI(
+        title="coldpledge",
+        version=__version__,
+        summary="冷链仓单质押融资监管平台 · cold-chain warehouse-receipt pledge supervision",
+        docs_url=None,
+        redoc_url=None,
+    )
+    if runtime is None:
+        database = database or Database(settings.database_url)
+        runtime = Runtime(
+            settings=settings,
+            read_session=database.session,
+            write_session=database.write_session,
+            clock=clock,
+            files=FileStore(settings.attachments_dir, settings.attachment_max_bytes),
+        )
+    app.state.runtime = runtime
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    errors.install(app)
+    _install_middleware(app, settings)
+    _install_routes(app)
+    return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def language_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        explicit = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        set_locale(negotiate(request.headers.get("accept-language"), explicit, default=settings.default_locale))
+        response = await call_next(request)
+        if "lang" in request.query_params:
+            response.set_cookie(LANG_COOKIE, request.query_params["lang"][:16], samesite="lax", httponly=True)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def _install_routes(app: FastAPI) -> None:
+    from coldpledge.inventory.api import router as inventory_router
+    from coldpledge.parties.api import router as parties_router
+    from coldpledge.receipts.api import router as receipts_router
+    from coldpledge.warehouses.api import router as warehouses_router
+    from coldpledge.web.pages import router as pages_router
+
+    for router in (parties_router, warehouses_router, inventory_router, receipts_router, pages_router):
+        app.include_router(router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # Served from our own static files: the docs work with no internet access.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="coldpledge API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}

@@ -1,0 +1,88 @@
+"""FastAPI dependencies: sessions, units of work, the signed-in principal, the language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from coldpledge.config import Settings
+from coldpledge.errors import N_, PermissionDenied, Unauthenticated
+from coldpledge.inventory.files import FileStore
+from coldpledge.parties.policy import Principal
+from coldpledge.parties.service import principal_for, user_from_bearer, web_session_for
+from coldpledge.uow import Clock, UnitOfWork
+
+SESSION_COOKIE = "coldpledge_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class Runtime:
+    """What the app needs from the outside world; tests swap the session factories."""
+
+    settings: Settings
+    read_session: Callable[[], Session]
+    write_session: Callable[[], Session]
+    clock: Clock
+    files: FileStore
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def runtime(request: Request) -> Runtime:
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    session = runtime(request).read_session()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def unit_of_work(request: Request) -> UnitOfWork:
+    rt = runtime(request)
+    return UnitOfWork(rt.write_session, clock=rt.clock)
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+Uow = Annotated[UnitOfWork, Depends(unit_of_work)]
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def current_principal(request: Request, session: ReadSession) -> Principal:
+    """The caller: a bearer token (API clients) or a browser session cookie (pages, HTMX).
+
+    A cookie is an ambient credential, so unsafe requests made with one must also carry the
+    session's CSRF token in the ``X-CSRF-Token`` header.
+    """
+    rt = runtime(request)
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        user = user_from_bearer(session, rt.settings, credentials.strip())
+        if user is None:
+            raise Unauthenticated(N_("The access token is invalid or has expired; sign in again."))
+        return principal_for(user)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        web_session = web_session_for(session, cookie, rt.now())
+        if web_session is None:
+            raise Unauthenticated(N_("Your session has ended; sign in again."))
+        if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != web_session.csrf_token:
+            raise PermissionDenied(N_("The form is missing its security token; reload the page and try again."))
+        return principal_for(web_session.user)
+    raise Unauthenticated(N_("Sign in first."))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,32 @@
+"""Jinja2 with per-request translations (the language comes from a context variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from coldpledge.i18n import current_locale, gettext, ngettext
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# Callables, not translations: each call looks up the current request's language.
+environment.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = current_locale()
+    html = environment.get_template(template).render(
+        request=request, locale=locale, html_lang="zh-CN" if locale == "zh_Hans_CN" else "en", **context
+    )
+    return HTMLResponse(html, status_code=status_code)

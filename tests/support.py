@@ -1,0 +1,35 @@
+"""Small helpers shared by the tests: sample files and times."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import UTC, datetime, timedelta
+
+
+def tiny_png(seed: int = 0) -> bytes:
+    """A valid 2x2 PNG; ``seed`` changes a pixel so different seeds give different files."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    pixels = b"".join(b"\x00" + bytes([seed % 256, 80, 160] * 2) for _ in range(2))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+def tiny_pdf() -> bytes:
+    return b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def in_days(days: float) -> datetime:
+    return now() + timedelta(days=days)
