@@ -36,7 +36,9 @@ POSTGRES_URL = os.environ.get("COLDPLEDGE_TEST_DATABASE_URL")
 
 hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)
 hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -124,7 +126,9 @@ class TestDB:
         return Session(bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
     def reader(self) -> Session:
-        return ReaderSession(bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        return ReaderSession(
+            bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session)

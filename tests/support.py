@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+from coldpledge.calendar import business_date
 
 
 def tiny_png(seed: int = 0) -> bytes:
@@ -33,3 +35,8 @@ def now() -> datetime:
 
 def in_days(days: float) -> datetime:
     return now() + timedelta(days=days)
+
+
+def today() -> date:
+    """Today on the warehouse's calendar (China Standard Time)."""
+    return business_date(now())

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from zoneinfo import ZoneInfo
+
+from coldpledge.calendar import BUSINESS_TZ
 
 # Crockford's base32: no I, L, O or U, so codes survive being read aloud or copied by hand.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def random_part(length: int = 8) -> str:
@@ -20,7 +20,7 @@ def random_part(length: int = 8) -> str:
 
 
 def lot_code(warehouse_code: str, at: datetime) -> str:
-    return f"LOT-{warehouse_code}-{at.astimezone(LOCAL):%y%m%d}-{random_part(5)}"
+    return f"LOT-{warehouse_code}-{at.astimezone(BUSINESS_TZ):%y%m%d}-{random_part(5)}"
 
 
 def receipt_code(warehouse_code: str) -> str:

@@ -43,7 +43,9 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_locale()).ungettext(singular, plural, n)
 
 
-def negotiate(accept_language: str | None, explicit: str | None = None, *, default: Locale = "zh_Hans_CN") -> Locale:
+def negotiate(
+    accept_language: str | None, explicit: str | None = None, *, default: Locale = "zh_Hans_CN"
+) -> Locale:
     """Pick zh_Hans_CN or en from ``?lang=``/cookie or an Accept-Language header.
 
     Babel models zh-CN as zh-Hans, so every Chinese tag maps to our one Chinese catalogue.

@@ -65,7 +65,9 @@ class UnitOfWork:
         if isinstance(exc, IntegrityError):
             raise conflict_from(exc) from exc
         if isinstance(exc, StaleDataError) or (isinstance(exc, OperationalError) and _is_contention(exc)):
-            raise Conflict(N_("Someone else changed this record at the same time; reload and try again.")) from exc
+            raise Conflict(
+                N_("Someone else changed this record at the same time; reload and try again.")
+            ) from exc
 
     def now(self) -> datetime:
         return self._clock()

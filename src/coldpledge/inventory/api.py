@@ -37,8 +37,12 @@ def list_commodities(session: ReadSession, principal: CurrentPrincipal) -> list[
     return [CommodityOut.model_validate(item) for item in service.list_commodities(session, principal)]
 
 
-@router.post("/commodities", response_model=CommodityOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 409, 422))
+@router.post(
+    "/commodities",
+    response_model=CommodityOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 409, 422),
+)
 def create_commodity(data: CommodityIn, uow: Uow, principal: CurrentPrincipal) -> CommodityOut:
     return CommodityOut.model_validate(service.create_commodity(uow, principal, data))
 
@@ -59,8 +63,12 @@ def list_lots(
     return [_lot_out(session, lot) for lot in service.list_lots(session, principal, where)]
 
 
-@router.post("/lots", response_model=LotOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots",
+    response_model=LotOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def receive_lot(data: InboundIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal) -> LotOut:
     """Inbound (入库): goods arrive in a room; the lot is created with its documents."""
     return _lot_out(session, service.inbound(uow, principal, data))
@@ -76,36 +84,56 @@ def lot_operations(lot_id: int, session: ReadSession, principal: CurrentPrincipa
     return [OperationOut.model_validate(op) for op in service.lot_operations(session, principal, lot_id)]
 
 
-@router.post("/lots/{lot_id}/weigh", response_model=OperationOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots/{lot_id}/weigh",
+    response_model=OperationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def weigh(lot_id: int, data: WeighIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Weighing (过磅): the net weight becomes the lot's verified stock."""
     return OperationOut.model_validate(service.weigh(uow, principal, lot_id, data))
 
 
-@router.post("/lots/{lot_id}/inspect", response_model=OperationOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots/{lot_id}/inspect",
+    response_model=OperationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def inspect(lot_id: int, data: InspectIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Quality inspection (质检): failed or held goods go on quality hold."""
     return OperationOut.model_validate(service.inspect(uow, principal, lot_id, data))
 
 
-@router.post("/lots/{lot_id}/disinfect", response_model=OperationOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots/{lot_id}/disinfect",
+    response_model=OperationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def disinfect(lot_id: int, data: DisinfectIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Disinfection (消杀), with its certificate."""
     return OperationOut.model_validate(service.disinfect(uow, principal, lot_id, data))
 
 
-@router.post("/lots/{lot_id}/stocktake", response_model=OperationOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots/{lot_id}/stocktake",
+    response_model=OperationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def stocktake(lot_id: int, data: StocktakeIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Stocktake (盘点): counted against book stock; the variance and the tolerance are recorded."""
     return OperationOut.model_validate(service.stocktake(uow, principal, lot_id, data))
 
 
-@router.post("/lots/{lot_id}/seal", response_model=list[SealOut], status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/lots/{lot_id}/seal",
+    response_model=list[SealOut],
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def seal_lot(lot_id: int, data: SealIn, uow: Uow, principal: CurrentPrincipal) -> list[SealOut]:
     return [SealOut.model_validate(seal) for seal in service.seal_lot(uow, principal, lot_id, data)]
 
@@ -115,14 +143,20 @@ def unseal_lot(lot_id: int, data: UnsealIn, uow: Uow, principal: CurrentPrincipa
     return [SealOut.model_validate(seal) for seal in service.unseal_lot(uow, principal, lot_id, data)]
 
 
-@router.post("/rooms/{room_id}/seal", response_model=list[SealOut], status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/rooms/{room_id}/seal",
+    response_model=list[SealOut],
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
 def seal_room(room_id: int, data: SealIn, uow: Uow, principal: CurrentPrincipal) -> list[SealOut]:
     """Seal a room (封仓); the stock inside at that moment is kept with the seal operation."""
     return [SealOut.model_validate(seal) for seal in service.seal_room(uow, principal, room_id, data)]
 
 
-@router.post("/rooms/{room_id}/unseal", response_model=list[SealOut], responses=errors(401, 403, 404, 409, 422))
+@router.post(
+    "/rooms/{room_id}/unseal", response_model=list[SealOut], responses=errors(401, 403, 404, 409, 422)
+)
 def unseal_room(room_id: int, data: UnsealIn, uow: Uow, principal: CurrentPrincipal) -> list[SealOut]:
     return [SealOut.model_validate(seal) for seal in service.unseal_room(uow, principal, room_id, data)]
 
@@ -139,8 +173,12 @@ def list_seals(
     return [SealOut.model_validate(seal) for seal in seals]
 
 
-@router.post("/lots/{lot_id}/attachments", response_model=AttachmentOut, status_code=status.HTTP_201_CREATED,
-             responses=errors(401, 403, 404, 409, 413, 415, 422))
+@router.post(
+    "/lots/{lot_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 413, 415, 422),
+)
 def attach(
     lot_id: int,
     request: Request,
@@ -153,10 +191,17 @@ def attach(
 ) -> AttachmentOut:
     declared = int(request.headers.get("content-length") or 0)
     if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(N_("The file is larger than the limit of {limit} bytes."),
-                              limit=rt.settings.attachment_max_bytes)
+        raise PayloadTooLarge(
+            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
+        )
     link, attachment = service.attach(
-        uow, principal, rt.files, lot_id, file.file, purpose=purpose, original_name=file.filename,
+        uow,
+        principal,
+        rt.files,
+        lot_id,
+        file.file,
+        purpose=purpose,
+        original_name=file.filename,
         operation_id=operation_id,
     )
     return _attachment_out(link, attachment)
@@ -168,11 +213,15 @@ def lot_attachments(lot_id: int, session: ReadSession, principal: CurrentPrincip
 
 
 @router.get("/attachments/{sha256}", response_class=FileResponse, responses=errors(401, 404))
-def download_attachment(sha256: str, session: ReadSession, principal: CurrentPrincipal,
-                        rt: RuntimeDep) -> FileResponse:
+def download_attachment(
+    sha256: str, session: ReadSession, principal: CurrentPrincipal, rt: RuntimeDep
+) -> FileResponse:
     attachment = service.get_attachment(session, principal, sha256.lower())
-    return FileResponse(rt.files.path_of(attachment.sha256), media_type=attachment.content_type,
-                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return FileResponse(
+        rt.files.path_of(attachment.sha256),
+        media_type=attachment.content_type,
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
 
 
 def _lot_out(session: Session, lot: Lot) -> LotOut:

@@ -63,7 +63,7 @@ class FileStore:
             content_type = kind.mime if kind is not None else "application/octet-stream"
             if content_type not in ACCEPTED_TYPES:
                 raise UnsupportedMediaType(
-                    N_("Only photos (JPEG, PNG, WebP, HEIC) and PDF documents are accepted, not {content_type}."),
+                    N_("Only photos (JPEG, PNG, WebP, HEIC) and PDFs are accepted, not {content_type}."),
                     content_type=content_type,
                 )
             sha256 = digest.hexdigest()

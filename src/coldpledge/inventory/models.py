@@ -165,7 +165,9 @@ class Lot(Base):
     disinfection_cert_no: Mapped[str | None] = mapped_column(String(64))  # 消毒证明
     container_no: Mapped[str | None] = mapped_column(String(16))
     lead_seal_no: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[LotStatus] = mapped_column(choice_column(LotStatus, "lot_status"), default=LotStatus.IN_STOCK)
+    status: Mapped[LotStatus] = mapped_column(
+        choice_column(LotStatus, "lot_status"), default=LotStatus.IN_STOCK
+    )
     quality_status: Mapped[QualityStatus] = mapped_column(
         choice_column(QualityStatus, "quality_status"), default=QualityStatus.PENDING
     )
@@ -190,7 +192,9 @@ class Operation(Base):
     __subject_type__ = "operation"
     __table_args__ = (
         CheckConstraint("lot_id IS NOT NULL OR room_id IS NOT NULL", name="has_target"),
-        CheckConstraint("gross_g IS NULL OR tare_g IS NULL OR gross_g >= tare_g", name="gross_not_below_tare"),
+        CheckConstraint(
+            "gross_g IS NULL OR tare_g IS NULL OR gross_g >= tare_g", name="gross_not_below_tare"
+        ),
         CheckConstraint("net_g IS NULL OR net_g >= 0", name="net_not_negative"),
         Index("ix_operations_lot_time", "lot_id", "performed_at"),
     )

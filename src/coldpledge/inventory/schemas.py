@@ -82,7 +82,9 @@ class InboundIn(Strict):
     declared_cartons: int = Field(gt=0, le=10_000_000)
     declared_net_weight_g: int = Field(gt=0, le=MAX_GRAMS)
     cartons_received: int | None = Field(default=None, ge=0, le=10_000_000)
-    customs_declaration_no: str | None = Field(default=None, pattern=r"^\d{18}$", description="报关单号, 18 digits")
+    customs_declaration_no: str | None = Field(
+        default=None, pattern=r"^\d{18}$", description="报关单号, 18 digits"
+    )
     quarantine_cert_no: str | None = Field(default=None, max_length=64)
     disinfection_cert_no: str | None = Field(default=None, max_length=64)
     container_no: str | None = Field(default=None, pattern=r"^[A-Z]{4}\d{7}$", description="ISO 6346")

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from coldpledge.audit.snapshot import snapshot
+from coldpledge.calendar import business_date
 from coldpledge.codes import lot_code
 from coldpledge.errors import N_, Conflict, InvalidInput, NotFound
 from coldpledge.inventory.files import FileStore
@@ -46,7 +47,9 @@ from coldpledge.warehouses.policy import PolicyParameters, default_parameters
 from coldpledge.warehouses.service import current_policy, release_windows_of
 from coldpledge.warehouses.windows import within_any
 
-CONSTRAINT_MESSAGES["uq_seals_number"] = N_("A seal with this number was used before; seal numbers are single-use.")
+CONSTRAINT_MESSAGES["uq_seals_number"] = N_(
+    "A seal with this number was used before; seal numbers are single-use."
+)
 CONSTRAINT_MESSAGES["seals.number"] = CONSTRAINT_MESSAGES["uq_seals_number"]
 
 # Which rooms may hold which goods: frozen goods never go into a chilled room.
@@ -115,7 +118,9 @@ def lot_operations(session: Session, principal: Principal, lot_id: int) -> list[
     lot = obtain(session, principal, Lot, lot_id)
     query = (
         restrict(principal, "view", Operation)
-        .where(or_(Operation.lot_id == lot.id, (Operation.room_id == lot.room_id) & Operation.lot_id.is_(None)))
+        .where(
+            or_(Operation.lot_id == lot.id, (Operation.room_id == lot.room_id) & Operation.lot_id.is_(None))
+        )
         .where(Operation.performed_at >= lot.received_at)
         .order_by(Operation.performed_at, Operation.id)
     )
@@ -156,7 +161,9 @@ def list_seals(
     return list(session.scalars(query.order_by(Seal.id)))
 
 
-def lot_attachments(session: Session, principal: Principal, lot_id: int) -> list[tuple[AttachmentLink, Attachment]]:
+def lot_attachments(
+    session: Session, principal: Principal, lot_id: int
+) -> list[tuple[AttachmentLink, Attachment]]:
     lot = obtain(session, principal, Lot, lot_id)
     rows = session.execute(
         select(AttachmentLink, Attachment)
@@ -169,7 +176,9 @@ def lot_attachments(session: Session, principal: Principal, lot_id: int) -> list
 
 def get_attachment(session: Session, principal: Principal, sha256: str) -> Attachment:
     """A stored file, if the caller may see at least one lot it belongs to."""
-    linked = session.scalars(restrict(principal, "view", AttachmentLink).where(AttachmentLink.sha256 == sha256))
+    linked = session.scalars(
+        restrict(principal, "view", AttachmentLink).where(AttachmentLink.sha256 == sha256)
+    )
     attachment = session.get(Attachment, sha256) if linked.first() is not None else None
     if attachment is None:
         raise NotFound(N_("{thing} {ident} was not found."), thing="attachment", ident=sha256)
@@ -194,7 +203,9 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
             )
         commodity = uow.session.get(Commodity, data.commodity_id)
         if commodity is None:
-            raise InvalidInput(N_("Commodity {ident} does not exist."), field="commodity_id", ident=data.commodity_id)
+            raise InvalidInput(
+                N_("Commodity {ident} does not exist."), field="commodity_id", ident=data.commodity_id
+            )
         if room.temperature_class not in _ROOMS_FOR[commodity.temperature_class]:
             raise Conflict(
                 N_("{commodity} must be stored in a {needed} room, not in {room}."),
@@ -209,7 +220,7 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
         received_at = data.received_at or now
         if received_at > now + CLOCK_SKEW:
             raise InvalidInput(N_("received_at is in the future."), field="received_at")
-        if data.expiry_date is not None and data.expiry_date <= received_at.date():
+        if data.expiry_date is not None and data.expiry_date <= business_date(received_at):
             raise InvalidInput(N_("These goods are already past their expiry date."), field="expiry_date")
         warehouse = uow.session.get_one(Warehouse, room.warehouse_id)
         lot = Lot(
@@ -255,10 +266,17 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
             cartons=lot.cartons,
             vehicle_plate=data.vehicle_plate,
             note=data.note,
-            details={"declared_cartons": data.declared_cartons, "declared_net_weight_g": data.declared_net_weight_g},
+            details={
+                "declared_cartons": data.declared_cartons,
+                "declared_net_weight_g": data.declared_net_weight_g,
+            },
         )
         uow.record(
-            principal, "lot.inbound", lot, before=None, related=_related(lot, operation, f"org:{owner.id}"),
+            principal,
+            "lot.inbound",
+            lot,
+            before=None,
+            related=_related(lot, operation, f"org:{owner.id}"),
         )
         uow.commit()
         return lot
@@ -316,7 +334,9 @@ def inspect(uow: UnitOfWork, principal: Principal, lot_id: int, data: InspectIn)
             inspection_result=data.result,
             inspection_agency=data.agency,
             report_no=data.report_no,
-            core_temperature_mc=celsius_to_mc(data.core_temperature_c) if data.core_temperature_c is not None else None,
+            core_temperature_mc=celsius_to_mc(data.core_temperature_c)
+            if data.core_temperature_c is not None
+            else None,
             note=data.note,
         )
         uow.record(principal, "lot.inspect", lot, before=before, related=_related(lot, operation))
@@ -379,7 +399,9 @@ def seal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: SealIn) -
         operation = _operation(
             uow, principal, lot, OperationKind.SEAL, note=data.note, details={"seal_numbers": data.numbers}
         )
-        seals = _new_seals(uow, principal, data.numbers, operation, lot_id=lot.id, warehouse_id=lot.warehouse_id)
+        seals = _new_seals(
+            uow, principal, data.numbers, operation, lot_id=lot.id, warehouse_id=lot.warehouse_id
+        )
         uow.record(principal, "lot.seal", lot, before=snapshot(lot), related=_related(lot, operation))
         uow.commit()
         return seals
@@ -389,7 +411,9 @@ def unseal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: UnsealI
     with uow:
         require(principal, "seal:unseal")
         lot = _lot_for_change(uow, principal, lot_id, "view")
-        seals = list(uow.session.scalars(select(Seal).where(Seal.lot_id == lot.id, Seal.removed_at.is_(None))))
+        seals = list(
+            uow.session.scalars(select(Seal).where(Seal.lot_id == lot.id, Seal.removed_at.is_(None)))
+        )
         if not seals:
             raise Conflict(N_("There is no seal on this lot to remove."))
         operation = _operation(
@@ -401,8 +425,14 @@ def unseal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: UnsealI
             details=_unseal_details(uow, lot.room_id, seals),
         )
         _remove_seals(uow, principal, seals, data.reason)
-        uow.record(principal, "lot.unseal", lot, before=snapshot(lot), reason=data.reason,
-                   related=_related(lot, operation))
+        uow.record(
+            principal,
+            "lot.unseal",
+            lot,
+            before=snapshot(lot),
+            reason=data.reason,
+            related=_related(lot, operation),
+        )
         uow.commit()
         return seals
 
@@ -420,13 +450,24 @@ def seal_room(uow: UnitOfWork, principal: Principal, room_id: int, data: SealIn)
             for lot in stock
         ]
         operation = _room_operation(
-            uow, principal, room, OperationKind.SEAL, note=data.note,
+            uow,
+            principal,
+            room,
+            OperationKind.SEAL,
+            note=data.note,
             details={"seal_numbers": data.numbers, "stock": snapshot_of_stock},
         )
-        seals = _new_seals(uow, principal, data.numbers, operation, room_id=room.id, warehouse_id=room.warehouse_id)
-        uow.record(principal, "room.seal", room, before=None, related=[f"operation:{operation.id}",
-                                                                          *(f"lot:{lot.code}" for lot in stock)],
-                   data={"seal_numbers": data.numbers, "stock": snapshot_of_stock})
+        seals = _new_seals(
+            uow, principal, data.numbers, operation, room_id=room.id, warehouse_id=room.warehouse_id
+        )
+        uow.record(
+            principal,
+            "room.seal",
+            room,
+            before=None,
+            related=[f"operation:{operation.id}", *(f"lot:{lot.code}" for lot in stock)],
+            data={"seal_numbers": data.numbers, "stock": snapshot_of_stock},
+        )
         uow.commit()
         return seals
 
@@ -435,14 +476,25 @@ def unseal_room(uow: UnitOfWork, principal: Principal, room_id: int, data: Unsea
     with uow:
         require(principal, "seal:unseal")
         room = obtain(uow.session, principal, Room, room_id, for_update=True)
-        seals = list(uow.session.scalars(select(Seal).where(Seal.room_id == room.id, Seal.removed_at.is_(None))))
+        seals = list(
+            uow.session.scalars(select(Seal).where(Seal.room_id == room.id, Seal.removed_at.is_(None)))
+        )
         if not seals:
             raise Conflict(N_("There is no seal on this room to remove."))
         details = _unseal_details(uow, room.id, seals)
-        operation = _room_operation(uow, principal, room, OperationKind.UNSEAL, note=data.reason, details=details)
+        operation = _room_operation(
+            uow, principal, room, OperationKind.UNSEAL, note=data.reason, details=details
+        )
         _remove_seals(uow, principal, seals, data.reason)
-        uow.record(principal, "room.unseal", room, before=None, reason=data.reason,
-                   related=[f"operation:{operation.id}"], data=details)
+        uow.record(
+            principal,
+            "room.unseal",
+            room,
+            before=None,
+            reason=data.reason,
+            related=[f"operation:{operation.id}"],
+            data=details,
+        )
         uow.commit()
         return seals
 
@@ -478,7 +530,9 @@ def attach(
             uow.session.add(attachment)
         link = uow.session.scalars(
             select(AttachmentLink).where(
-                AttachmentLink.sha256 == stored.sha256, AttachmentLink.lot_id == lot.id, AttachmentLink.purpose == purpose
+                AttachmentLink.sha256 == stored.sha256,
+                AttachmentLink.lot_id == lot.id,
+                AttachmentLink.purpose == purpose,
             )
         ).first()
         if link is None:
@@ -493,7 +547,10 @@ def attach(
             )
             uow.session.add(link)
             uow.record(
-                principal, "lot.attach", lot, before=snapshot(lot),
+                principal,
+                "lot.attach",
+                lot,
+                before=snapshot(lot),
                 related=[f"attachment:{stored.sha256}", lot.subject_ref],
                 data={"sha256": stored.sha256, "purpose": purpose.value, "operation_id": operation_id},
             )
@@ -544,8 +601,11 @@ def _lot_for_change(
 ) -> Lot:
     lot = obtain(uow.session, principal, Lot, lot_id, action, for_update=True)
     if not any_state and lot.status not in STOCK_STATES:
-        raise Conflict(N_("Lot {lot} is {status}; nothing more can be done to it."), lot=lot.code,
-                       status=lot.status.value)
+        raise Conflict(
+            N_("Lot {lot} is {status}; nothing more can be done to it."),
+            lot=lot.code,
+            status=lot.status.value,
+        )
     return lot
 
 
@@ -558,7 +618,13 @@ def _refuse_if_sealed(session: Session, lot: Lot) -> None:
 
 
 def _operation(
-    uow: UnitOfWork, principal: Principal, lot: Lot, kind: OperationKind, *, performed_at: Any = None, **fields: Any
+    uow: UnitOfWork,
+    principal: Principal,
+    lot: Lot,
+    kind: OperationKind,
+    *,
+    performed_at: Any = None,
+    **fields: Any,
 ) -> Operation:
     operation = Operation(
         kind=kind,

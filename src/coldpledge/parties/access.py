@@ -35,7 +35,7 @@ def visible(principal: Principal, action: str, model: type[Any]) -> ColumnElemen
     return RULES[model](principal)
 
 
-def restrict(principal: Principal, action: str, model: type[M]) -> Select[tuple[M]]:
+def restrict(principal: Principal, action: str, model: type[M]) -> Select[M]:
     """``SELECT model`` limited to the rows ``principal`` may ``action``."""
     return select(model).where(visible(principal, action, model))
 
@@ -61,7 +61,7 @@ def obtain(
     column = key if key is not None else model.id  # type: ignore[attr-defined]
     query = restrict(principal, "view", model).where(column == ident)
     if for_update:
-        query = query.with_for_update(of=model)  # type: ignore[arg-type]
+        query = query.with_for_update(of=model)
     found = session.scalars(query).first()
     if found is None:
         raise NotFound(N_("{thing} {ident} was not found."), thing=label_of(model), ident=ident)

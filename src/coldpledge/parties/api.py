@@ -60,7 +60,12 @@ def list_users(session: ReadSession, principal: CurrentPrincipal) -> list[UserOu
     return [UserOut.model_validate(user) for user in service.list_users(session, principal)]
 
 
-@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 409, 422))
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 409, 422),
+)
 def create_user(data: UserIn, uow: Uow, principal: CurrentPrincipal, rt: RuntimeDep) -> UserOut:
     return UserOut.model_validate(service.create_user(uow, rt.settings, principal, data))
 

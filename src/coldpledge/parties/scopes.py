@@ -46,7 +46,9 @@ def _supervised_vws(p: Principal) -> Select[Any]:
     if p.role is Role.INSPECTOR:
         query = query.where(
             VirtualWarehouse.id.in_(
-                select(VirtualWarehouseStaff.virtual_warehouse_id).where(VirtualWarehouseStaff.user_id == p.user_id)
+                select(VirtualWarehouseStaff.virtual_warehouse_id).where(
+                    VirtualWarehouseStaff.user_id == p.user_id
+                )
             )
         )
     return query

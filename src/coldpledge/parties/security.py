@@ -14,8 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from coldpledge.config import Settings
 
-TOKEN_ALGORITHM = "HS256"
-TOKEN_AUDIENCE = "coldpledge-api"
+TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
+TOKEN_AUDIENCE = "coldpledge-api"  # noqa: S105 - an audience name
 
 
 @lru_cache(maxsize=4)

@@ -154,7 +154,9 @@ def create_user(uow: UnitOfWork, settings: Settings, principal: Principal, data:
         org = uow.session.get(Organisation, data.organisation_id)
         if org is None:
             raise InvalidInput(
-                N_("Organisation {ident} does not exist."), field="organisation_id", ident=data.organisation_id
+                N_("Organisation {ident} does not exist."),
+                field="organisation_id",
+                ident=data.organisation_id,
             )
         if not role_allowed_for(org.party_type, data.role):
             raise InvalidInput(

@@ -16,8 +16,8 @@ from coldpledge.receipts.models import Receipt, Release
 from coldpledge.receipts.schemas import (
     DeliveryRequestIn,
     HistoryEntryOut,
-    NoteIn,
     NotationOut,
+    NoteIn,
     OutboundIn,
     PledgeAcceptIn,
     PledgeOut,
@@ -50,24 +50,33 @@ def list_receipts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ReceiptOut]:
     where = queries.ReceiptFilter(receipt_status, lot_id, warehouse_id, holder_org_id, limit, offset)
-    return [_out(session, rt.settings.public_base_url, r, detailed=False)
-            for r in queries.list_receipts(session, principal, where)]
+    return [
+        _out(session, rt.settings.public_base_url, r, detailed=False)
+        for r in queries.list_receipts(session, principal, where)
+    ]
 
 
 @router.post("/receipts", response_model=ReceiptOut, status_code=status.HTTP_201_CREATED, responses=ACTION)
-def create_receipt(data: ReceiptCreateIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal,
-                   rt: RuntimeDep) -> ReceiptOut:
+def create_receipt(
+    data: ReceiptCreateIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal, rt: RuntimeDep
+) -> ReceiptOut:
     """The keeper drafts a receipt for a lot in its warehouse."""
     return _out(session, rt.settings.public_base_url, service.create_draft(uow, principal, data))
 
 
 @router.get("/receipts/{receipt_id}", response_model=ReceiptOut, responses=errors(401, 404))
-def get_receipt(receipt_id: int, session: ReadSession, principal: CurrentPrincipal, rt: RuntimeDep) -> ReceiptOut:
+def get_receipt(
+    receipt_id: int, session: ReadSession, principal: CurrentPrincipal, rt: RuntimeDep
+) -> ReceiptOut:
     return _out(session, rt.settings.public_base_url, queries.get_receipt(session, principal, receipt_id))
 
 
-@router.get("/receipts/{receipt_id}/history", response_model=list[HistoryEntryOut], responses=errors(401, 404))
-def receipt_history(receipt_id: int, session: ReadSession, principal: CurrentPrincipal) -> list[HistoryEntryOut]:
+@router.get(
+    "/receipts/{receipt_id}/history", response_model=list[HistoryEntryOut], responses=errors(401, 404)
+)
+def receipt_history(
+    receipt_id: int, session: ReadSession, principal: CurrentPrincipal
+) -> list[HistoryEntryOut]:
     return [
         HistoryEntryOut(
             id=entry.event.id,
@@ -102,8 +111,14 @@ def _action(path: str, summary: str, handler: Callable[..., Receipt], body: type
         "return": ReceiptOut,
     }
     endpoint.__name__ = path.replace("-", "_")
-    router.add_api_route(f"/receipts/{{receipt_id}}/{path}", endpoint, methods=["POST"], response_model=ReceiptOut,
-                         responses=ACTION, summary=summary)
+    router.add_api_route(
+        f"/receipts/{{receipt_id}}/{path}",
+        endpoint,
+        methods=["POST"],
+        response_model=ReceiptOut,
+        responses=ACTION,
+        summary=summary,
+    )
 
 
 _action("submit", "Submit a draft for the inbound check", service.submit, NoteIn)
@@ -111,7 +126,12 @@ _action("issue", "Issue the receipt (the keeper signs)", service.issue, NoteIn)
 _action("transfer", "Endorse the receipt to another holder", service.transfer, TransferIn)
 _action("request-pledge", "Offer the receipt in pledge to a bank", service.request_pledge, PledgeRequestIn)
 _action("withdraw-pledge", "Withdraw a pledge request", service.withdraw_pledge, NoteIn)
-_action("accept-pledge", "Accept the pledge (the bank), with its registration", service.accept_pledge, PledgeAcceptIn)
+_action(
+    "accept-pledge",
+    "Accept the pledge (the bank), with its registration",
+    service.accept_pledge,
+    PledgeAcceptIn,
+)
 _action("reject-pledge", "Reject the pledge request (the bank)", service.reject_pledge, ReasonIn)
 _action("discharge", "Discharge the pledge (the bank)", service.discharge, NoteIn)
 _action("freeze", "Freeze the receipt", service.freeze, ReasonIn)
@@ -122,40 +142,76 @@ _action("start-disposal", "Start disposal on liquidation (the bank)", service.st
 _action("cancel", "Cancel a draft or surrender an unencumbered receipt", service.cancel, ReasonIn)
 
 
-@router.post("/receipts/{receipt_id}/replace", response_model=ReceiptOut, status_code=status.HTTP_201_CREATED,
-             responses=ACTION)
-def replace(receipt_id: int, data: ReasonIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal,
-            rt: RuntimeDep) -> ReceiptOut:
+@router.post(
+    "/receipts/{receipt_id}/replace",
+    response_model=ReceiptOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ACTION,
+)
+def replace(
+    receipt_id: int,
+    data: ReasonIn,
+    uow: Uow,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    rt: RuntimeDep,
+) -> ReceiptOut:
     """Issue a replacement for a receipt reported lost; the answer is the new receipt."""
     return _out(session, rt.settings.public_base_url, service.replace(uow, principal, receipt_id, data))
 
 
-@router.post("/receipts/{receipt_id}/split", response_model=list[ReceiptOut], status_code=status.HTTP_201_CREATED,
-             responses=ACTION)
-def split(receipt_id: int, data: SplitIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal,
-          rt: RuntimeDep) -> list[ReceiptOut]:
+@router.post(
+    "/receipts/{receipt_id}/split",
+    response_model=list[ReceiptOut],
+    status_code=status.HTTP_201_CREATED,
+    responses=ACTION,
+)
+def split(
+    receipt_id: int,
+    data: SplitIn,
+    uow: Uow,
+    session: ReadSession,
+    principal: CurrentPrincipal,
+    rt: RuntimeDep,
+) -> list[ReceiptOut]:
     """Split into receipts for the same total; the answer is the new receipts."""
-    return [_out(session, rt.settings.public_base_url, r) for r in service.split(uow, principal, receipt_id, data)]
+    return [
+        _out(session, rt.settings.public_base_url, r) for r in service.split(uow, principal, receipt_id, data)
+    ]
 
 
-@router.post("/receipts/{receipt_id}/request-release", response_model=ReleaseOut,
-             status_code=status.HTTP_201_CREATED, responses=ACTION)
-def request_release(receipt_id: int, data: ReleaseRequestIn, uow: Uow, principal: CurrentPrincipal) -> ReleaseOut:
+@router.post(
+    "/receipts/{receipt_id}/request-release",
+    response_model=ReleaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ACTION,
+)
+def request_release(
+    receipt_id: int, data: ReleaseRequestIn, uow: Uow, principal: CurrentPrincipal
+) -> ReleaseOut:
     """Ask for a partial release of a pledged receipt, or (the bank) instruct a disposal sale out."""
     release, code = releases.request_release(uow, principal, receipt_id, data)
     return _release_out(release, code)
 
 
-@router.post("/receipts/{receipt_id}/request-delivery", response_model=ReleaseOut,
-             status_code=status.HTTP_201_CREATED, responses=ACTION)
-def request_delivery(receipt_id: int, data: DeliveryRequestIn, uow: Uow, principal: CurrentPrincipal) -> ReleaseOut:
+@router.post(
+    "/receipts/{receipt_id}/request-delivery",
+    response_model=ReleaseOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ACTION,
+)
+def request_delivery(
+    receipt_id: int, data: DeliveryRequestIn, uow: Uow, principal: CurrentPrincipal
+) -> ReleaseOut:
     """Take delivery of all goods of an unencumbered receipt; the one-time code is in the answer."""
     release, code = releases.request_delivery(uow, principal, receipt_id, data)
     return _release_out(release, code)
 
 
 @router.get("/releases", response_model=list[ReleaseOut], responses=errors(401))
-def list_releases(session: ReadSession, principal: CurrentPrincipal, receipt_id: int | None = None) -> list[ReleaseOut]:
+def list_releases(
+    session: ReadSession, principal: CurrentPrincipal, receipt_id: int | None = None
+) -> list[ReleaseOut]:
     return [_release_out(r) for r in queries.list_releases(session, principal, receipt_id)]
 
 
@@ -182,8 +238,13 @@ def cancel_release(release_id: int, data: ReasonIn, uow: Uow, principal: Current
     return _release_out(releases.cancel(uow, principal, release_id, data))
 
 
-@router.post("/lots/{lot_id}/outbound", response_model=OperationOut, status_code=status.HTTP_201_CREATED,
-             responses=ACTION, tags=["inventory"])
+@router.post(
+    "/lots/{lot_id}/outbound",
+    response_model=OperationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ACTION,
+    tags=["inventory"],
+)
 def outbound(lot_id: int, data: OutboundIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Outbound (出库) against an approved release: code, vehicle and collector checked, goods weighed."""
     return OperationOut.model_validate(releases.execute_outbound(uow, principal, lot_id, data))

@@ -11,7 +11,9 @@ from coldpledge.uow import CONSTRAINT_MESSAGES
 CONSTRAINT_MESSAGES.update(
     {
         "uq_receipts_one_live_per_lot": N_("This lot already backs a receipt; a lot backs at most one."),
-        "uq_pledges_one_live_per_receipt": N_("This receipt already has a live pledge; it cannot be pledged twice."),
+        "uq_pledges_one_live_per_receipt": N_(
+            "This receipt already has a live pledge; it cannot be pledged twice."
+        ),
         "uq_releases_one_open_per_receipt": N_("This receipt already has an open release instruction."),
         "receipt_exceeds_verified_stock": N_("Receipts may not claim more than the lot's verified stock."),
         "receipt_terminal_state_is_final": N_("This receipt is closed for good and cannot change."),

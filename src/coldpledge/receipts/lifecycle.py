@@ -1,10 +1,10 @@
 """The warehouse-receipt state machine of DESIGN §6, as data. Pure: no I/O.
 
-    draft → pending_check → issued → pledge_pending → pledged
-    pledged → pledged (partial release) | split → children
-    pledged → issued (discharge) → delivery_pending → cancelled
-    pledged → in_disposal → cancelled
-    any active → frozen → previous ; issued|pledged → loss_reported → replaced
+draft → pending_check → issued → pledge_pending → pledged
+pledged → pledged (partial release) | split → children
+pledged → issued (discharge) → delivery_pending → cancelled
+pledged → in_disposal → cancelled
+any active → frozen → previous ; issued|pledged → loss_reported → replaced
 """
 
 from __future__ import annotations

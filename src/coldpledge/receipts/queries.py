@@ -54,7 +54,9 @@ def current_pledge(session: Session, receipt_id: int) -> Pledge | None:
 def notations(session: Session, receipt_id: int) -> list[ReceiptNotation]:
     return list(
         session.scalars(
-            select(ReceiptNotation).where(ReceiptNotation.receipt_id == receipt_id).order_by(ReceiptNotation.id)
+            select(ReceiptNotation)
+            .where(ReceiptNotation.receipt_id == receipt_id)
+            .order_by(ReceiptNotation.id)
         )
     )
 
@@ -122,5 +124,14 @@ def public_card(session: Session, code: str) -> PublicCard:
     if row is None:
         raise NotFound(N_("No issued receipt has this code."))
     receipt, issuer, warehouse, city, commodity, commodity_en = row
-    return PublicCard(receipt.code, receipt.status, issuer, warehouse, city, commodity, commodity_en,
-                      receipt.issued_at, receipt.status_changed_at)
+    return PublicCard(
+        receipt.code,
+        receipt.status,
+        issuer,
+        warehouse,
+        city,
+        commodity,
+        commodity_en,
+        receipt.issued_at,
+        receipt.status_changed_at,
+    )

@@ -26,12 +26,17 @@ from coldpledge.receipts.models import (
     NotationKind,
     PledgeStatus,
     Receipt,
-    ReceiptNotation,
     Release,
     ReleaseKind,
     ReleaseStatus,
 )
-from coldpledge.receipts.schemas import CollectionIn, DeliveryRequestIn, OutboundIn, ReasonIn, ReleaseRequestIn
+from coldpledge.receipts.schemas import (
+    CollectionIn,
+    DeliveryRequestIn,
+    OutboundIn,
+    ReasonIn,
+    ReleaseRequestIn,
+)
 from coldpledge.uow import UnitOfWork
 
 A = ReceiptAction
@@ -58,20 +63,26 @@ def request_release(
             lifecycle._holder(principal, receipt)
             if data.quantity_g >= receipt.quantity_g:
                 raise InvalidInput(
-                    N_("A partial release must leave goods under pledge; to release all, repay and discharge."),
+                    N_("A partial release must leave goods in pledge; to release all, repay and discharge."),
                     field="quantity_g",
                 )
             kind, approved = ReleaseKind.PARTIAL_RELEASE, False
         else:
             lifecycle._pledgee(uow, principal, receipt)
             if data.quantity_g > receipt.quantity_g:
-                raise InvalidInput(N_("The receipt covers only {quantity} g."), field="quantity_g",
-                                   quantity=receipt.quantity_g)
+                raise InvalidInput(
+                    N_("The receipt covers only {quantity} g."),
+                    field="quantity_g",
+                    quantity=receipt.quantity_g,
+                )
             kind, approved = ReleaseKind.DISPOSAL, True
         if data.cartons is not None and data.cartons > receipt.cartons:
-            raise InvalidInput(N_("The receipt covers only {cartons} cartons."), field="cartons",
-                               cartons=receipt.cartons)
-        release, code = _new_release(uow, principal, receipt, kind, data, data.quantity_g, data.cartons, approved)
+            raise InvalidInput(
+                N_("The receipt covers only {cartons} cartons."), field="cartons", cartons=receipt.cartons
+            )
+        release, code = _new_release(
+            uow, principal, receipt, kind, data, data.quantity_g, data.cartons, approved
+        )
         lifecycle.finish(uow, principal, step, reason=data.note, related=[release.subject_ref])
         uow.commit()
         return release, code
@@ -88,13 +99,16 @@ def request_delivery(
         release, code = _new_release(
             uow, principal, receipt, ReleaseKind.DELIVERY, data, receipt.quantity_g, receipt.cartons, True
         )
-        lifecycle.finish(uow, principal, step, to=S.DELIVERY_PENDING, reason=data.note,
-                         related=[release.subject_ref])
+        lifecycle.finish(
+            uow, principal, step, to=S.DELIVERY_PENDING, reason=data.note, related=[release.subject_ref]
+        )
         uow.commit()
         return release, code
 
 
-def approve(uow: UnitOfWork, principal: Principal, release_id: int, data: ReasonIn | None) -> tuple[Release, str]:
+def approve(
+    uow: UnitOfWork, principal: Principal, release_id: int, data: ReasonIn | None
+) -> tuple[Release, str]:
     """The pledgee approves a partial release; the one-time code is returned this once."""
     with uow:
         release, receipt = _release_for_change(uow, principal, release_id, "approve")
@@ -123,8 +137,14 @@ def reject(uow: UnitOfWork, principal: Principal, release_id: int, data: ReasonI
         release.decided_at = uow.now()
         release.decided_by_user_id = principal.user_id
         release.decision_note = data.reason
-        uow.record(principal, "release.reject", release, before=before, reason=data.reason,
-                   related=[receipt.subject_ref])
+        uow.record(
+            principal,
+            "release.reject",
+            release,
+            before=before,
+            reason=data.reason,
+            related=[receipt.subject_ref],
+        )
         uow.commit()
         return release
 
@@ -147,9 +167,17 @@ def cancel(uow: UnitOfWork, principal: Principal, release_id: int, data: ReasonI
             if not is_allowed(receipt.status, A.WITHDRAW_DELIVERY):
                 raise illegal(receipt.status, A.WITHDRAW_DELIVERY)
             step = lifecycle.Step(receipt, snapshot(receipt), A.WITHDRAW_DELIVERY)
-            lifecycle.finish(uow, principal, step, to=S.ISSUED, reason=data.reason, related=[release.subject_ref])
-        uow.record(principal, "release.cancel", release, before=before, reason=data.reason,
-                   related=[receipt.subject_ref])
+            lifecycle.finish(
+                uow, principal, step, to=S.ISSUED, reason=data.reason, related=[release.subject_ref]
+            )
+        uow.record(
+            principal,
+            "release.cancel",
+            release,
+            before=before,
+            reason=data.reason,
+            related=[receipt.subject_ref],
+        )
         uow.commit()
         return release
 
@@ -169,12 +197,18 @@ def execute_outbound(uow: UnitOfWork, principal: Principal, lot_id: int, data: O
             raise illegal(receipt.status, action)
         seals = inventory.active_seals(uow.session, lot)
         if seals:
-            raise Conflict(N_("Lot {lot} is sealed (seal {number}); unseal it first."), lot=lot.code,
-                           number=seals[0].number)
+            raise Conflict(
+                N_("Lot {lot} is sealed (seal {number}); unseal it first."),
+                lot=lot.code,
+                number=seals[0].number,
+            )
         net_g = data.net_g
         if net_g > release.quantity_g:
-            raise Conflict(N_("The goods weigh {net} g, more than the {allowed} g released."), net=net_g,
-                           allowed=release.quantity_g)
+            raise Conflict(
+                N_("The goods weigh {net} g, more than the {allowed} g released."),
+                net=net_g,
+                allowed=release.quantity_g,
+            )
         if data.cartons > receipt.cartons or data.cartons > lot.cartons:
             raise Conflict(N_("More cartons than the receipt covers are going out."))
         lot_before = snapshot(lot)
@@ -189,27 +223,49 @@ def execute_outbound(uow: UnitOfWork, principal: Principal, lot_id: int, data: O
                 pledge.status = PledgeStatus.ENFORCED
                 pledge.ended_at = uow.now()
         notation = _NOTATIONS[release.kind]
-        lifecycle.finish(uow, principal, step, to=to, related=[release.subject_ref],
-                         notation=(notation, f"出库 {net_g} g / {data.cartons} 箱, 放货指令 #{release.id}", net_g))
+        lifecycle.finish(
+            uow,
+            principal,
+            step,
+            to=to,
+            related=[release.subject_ref],
+            notation=(notation, f"出库 {net_g} g / {data.cartons} 箱, 放货指令 #{release.id}", net_g),
+        )
         uow.session.flush()  # the receipt shrinks before the lot, so the stock check holds at every step
         lot.verified_net_weight_g -= net_g
         lot.cartons -= data.cartons
         if lot.verified_net_weight_g == 0:
             lot.status = LotStatus.DEPLETED
         operation = inventory.record_operation(
-            uow, principal, lot, OperationKind.OUTBOUND,
-            gross_g=data.gross_g, tare_g=data.tare_g, net_g=net_g, cartons=data.cartons,
-            weigh_ticket_no=data.weigh_ticket_no, scale_ref=data.scale_ref, release_id=release.id,
-            vehicle_plate=data.vehicle_plate, note=data.note,
+            uow,
+            principal,
+            lot,
+            OperationKind.OUTBOUND,
+            gross_g=data.gross_g,
+            tare_g=data.tare_g,
+            net_g=net_g,
+            cartons=data.cartons,
+            weigh_ticket_no=data.weigh_ticket_no,
+            scale_ref=data.scale_ref,
+            release_id=release.id,
+            vehicle_plate=data.vehicle_plate,
+            note=data.note,
             details={"release_kind": release.kind.value, "approved_g": release.quantity_g},
         )
         release_before = snapshot(release)
         release.status = ReleaseStatus.EXECUTED
         release.executed_at = uow.now()
         release.executed_net_g = net_g
-        uow.record(principal, "lot.outbound", lot, before=lot_before,
-                   related=[f"operation:{operation.id}", receipt.subject_ref, release.subject_ref])
-        uow.record(principal, "release.execute", release, before=release_before, related=[receipt.subject_ref])
+        uow.record(
+            principal,
+            "lot.outbound",
+            lot,
+            before=lot_before,
+            related=[f"operation:{operation.id}", receipt.subject_ref, release.subject_ref],
+        )
+        uow.record(
+            principal, "release.execute", release, before=release_before, related=[receipt.subject_ref]
+        )
         uow.commit()
         return operation
 
@@ -223,11 +279,17 @@ _NOTATIONS = {
 
 def _check_instruction(uow: UnitOfWork, release: Release, data: OutboundIn) -> None:
     if release.status is not ReleaseStatus.APPROVED:
-        raise Conflict(N_("Release instruction {ident} is {status_label}, not approved."), ident=release.id,
-                       status_label=release.status.label)
+        raise Conflict(
+            N_("Release instruction {ident} is {status_label}, not approved."),
+            ident=release.id,
+            status_label=release.status.label,
+        )
     if release.valid_until < uow.now():
-        raise Conflict(N_("Release instruction {ident} expired at {until}."), ident=release.id,
-                       until=release.valid_until.isoformat())
+        raise Conflict(
+            N_("Release instruction {ident} expired at {until}."),
+            ident=release.id,
+            until=release.valid_until.isoformat(),
+        )
     if not hmac.compare_digest(release.code_sha256 or "", _digest(data.release_code.strip().upper())):
         release.failed_code_attempts += 1
         if release.failed_code_attempts >= MAX_CODE_ATTEMPTS:
@@ -289,7 +351,9 @@ def _grant(uow: UnitOfWork, principal: Principal, release: Release, note: str | 
     return code
 
 
-def _release_for_change(uow: UnitOfWork, principal: Principal, release_id: int, action: str) -> tuple[Release, Receipt]:
+def _release_for_change(
+    uow: UnitOfWork, principal: Principal, release_id: int, action: str
+) -> tuple[Release, Receipt]:
     peek = obtain(uow.session, principal, Release, release_id, action)
     inventory.lock_lot(uow.session, uow.session.get_one(Receipt, peek.receipt_id).lot_id)
     release = obtain(uow.session, principal, Release, release_id, action, for_update=True)
@@ -307,4 +371,3 @@ def _collector_digest(salt: str, id_no: str) -> str:
 
 def _plate(plate: str) -> str:
     return plate.replace(" ", "").replace("·", "").upper()
-

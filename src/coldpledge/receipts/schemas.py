@@ -20,7 +20,9 @@ class ReceiptCreateIn(Strict):
     quantity_g: int = Field(gt=0, le=MAX_GRAMS)
     cartons: int = Field(gt=0, le=10_000_000)
     storage_period_end: date = Field(description="储存期限: when the storage agreement ends")
-    storage_fee_note: str | None = Field(default=None, max_length=200, description="仓储费, e.g. 1.2 元/吨/天")
+    storage_fee_note: str | None = Field(
+        default=None, max_length=200, description="仓储费, e.g. 1.2 元/吨/天"
+    )
     loss_standard: str | None = Field(default=None, max_length=200, description="损耗标准, e.g. 干耗 ≤ 0.3%")
     negotiable: bool = True
     insurer_org_id: int | None = Field(default=None, gt=0)
@@ -30,7 +32,11 @@ class ReceiptCreateIn(Strict):
 
     @model_validator(mode="after")
     def _insurance_complete(self) -> ReceiptCreateIn:
-        given = [self.insurer_org_id is not None, self.insured_amount_fen is not None, self.insurance_until is not None]
+        given = [
+            self.insurer_org_id is not None,
+            self.insured_amount_fen is not None,
+            self.insurance_until is not None,
+        ]
         if any(given) and not all(given):
             raise ValueError("insurer_org_id, insured_amount_fen and insurance_until go together")
         return self
@@ -71,7 +77,9 @@ class CollectionIn(Strict):
 
     vehicle_plate: str = Field(pattern=PLATE_PATTERN)
     collector_name: str = Field(min_length=1, max_length=100)
-    collector_id_no: str = Field(pattern=ID_NUMBER_PATTERN, description="Stored only as a hash and last 4 characters")
+    collector_id_no: str = Field(
+        pattern=ID_NUMBER_PATTERN, description="Stored only as a hash and last 4 characters"
+    )
     valid_until: datetime
 
     @model_validator(mode="after")

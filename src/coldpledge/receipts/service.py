@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coldpledge.audit.snapshot import snapshot
+from coldpledge.calendar import business_date
 from coldpledge.codes import receipt_code
 from coldpledge.errors import N_, Conflict, InvalidInput, PermissionDenied
 from coldpledge.inventory import service as inventory
@@ -85,8 +86,14 @@ def finish(
     if notation is not None:
         kind, text, quantity = notation
         uow.session.add(
-            ReceiptNotation(receipt_id=receipt.id, kind=kind, text=text, quantity_g=quantity, at=uow.now(),
-                            by_user_id=principal.user_id)
+            ReceiptNotation(
+                receipt_id=receipt.id,
+                kind=kind,
+                text=text,
+                quantity_g=quantity,
+                at=uow.now(),
+                by_user_id=principal.user_id,
+            )
         )
     uow.record(
         principal,
@@ -123,8 +130,11 @@ def live_pledge(session: Session, receipt_id: int) -> Pledge | None:
 
 def _pledgee(uow: UnitOfWork, principal: Principal, receipt: Receipt) -> Pledge:
     pledge = live_pledge(uow.session, receipt.id)
-    _must_be(principal, pledge.pledgee_org_id if pledge else None,
-             N_("Only the pledgee of this receipt may do this."))
+    _must_be(
+        principal,
+        pledge.pledgee_org_id if pledge else None,
+        N_("Only the pledgee of this receipt may do this."),
+    )
     assert pledge is not None
     return pledge
 
@@ -132,8 +142,12 @@ def _pledgee(uow: UnitOfWork, principal: Principal, receipt: Receipt) -> Pledge:
 def _org(uow: UnitOfWork, org_id: int, party_type: PartyType, field: str) -> Organisation:
     org = uow.session.get(Organisation, org_id)
     if org is None or org.party_type is not party_type or not org.is_active:
-        raise InvalidInput(N_("Organisation {ident} is not a {party_type}."), field=field, ident=org_id,
-                           party_type=party_type.label)
+        raise InvalidInput(
+            N_("Organisation {ident} is not a {party_type}."),
+            field=field,
+            ident=org_id,
+            party_type=party_type.label,
+        )
     return org
 
 
@@ -142,8 +156,9 @@ def _no_open_release(uow: UnitOfWork, receipt: Receipt) -> None:
         select(Release.id).where(Release.receipt_id == receipt.id, Release.status.in_(OPEN_RELEASE))
     ).first()
     if open_release is not None:
-        raise Conflict(N_("Release instruction {ident} is still open; cancel or execute it first."),
-                       ident=open_release)
+        raise Conflict(
+            N_("Release instruction {ident} is still open; cancel or execute it first."), ident=open_release
+        )
 
 
 # --- creating and issuing ---------------------------------------------------------------------
@@ -155,21 +170,34 @@ def create_draft(uow: UnitOfWork, principal: Principal, data: ReceiptCreateIn) -
         require(principal, "receipt:create")
         lot = obtain(uow.session, principal, Lot, data.lot_id, for_update=True)
         warehouse = uow.session.get_one(Warehouse, lot.warehouse_id)
-        _must_be(principal, warehouse.keeper_org_id, N_("Only the warehouse that holds the lot may issue for it."))
+        _must_be(
+            principal, warehouse.keeper_org_id, N_("Only the warehouse that holds the lot may issue for it.")
+        )
         if lot.status is not LotStatus.IN_STOCK:
-            raise Conflict(N_("Lot {lot} is {status_label}; receipts are issued only for goods in stock."),
-                           lot=lot.code, status_label=lot.status.label)
+            raise Conflict(
+                N_("Lot {lot} is {status_label}; receipts are issued only for goods in stock."),
+                lot=lot.code,
+                status_label=lot.status.label,
+            )
         if lot.weighed_at is not None and data.quantity_g > lot.verified_net_weight_g:
-            raise InvalidInput(N_("The quantity exceeds the lot's verified stock of {stock} g."),
-                               field="quantity_g", stock=lot.verified_net_weight_g)
+            raise InvalidInput(
+                N_("The quantity exceeds the lot's verified stock of {stock} g."),
+                field="quantity_g",
+                stock=lot.verified_net_weight_g,
+            )
         if data.cartons > lot.cartons:
-            raise InvalidInput(N_("The lot holds only {cartons} cartons."), field="cartons", cartons=lot.cartons)
-        today = uow.now().date()
+            raise InvalidInput(
+                N_("The lot holds only {cartons} cartons."), field="cartons", cartons=lot.cartons
+            )
+        today = business_date(uow.now())
         if data.storage_period_end <= today:
             raise InvalidInput(N_("The storage period must end in the future."), field="storage_period_end")
         if lot.expiry_date is not None and data.storage_period_end > lot.expiry_date:
-            raise InvalidInput(N_("The storage period may not run past the goods' expiry date ({expiry})."),
-                               field="storage_period_end", expiry=lot.expiry_date.isoformat())
+            raise InvalidInput(
+                N_("The storage period may not run past the goods' expiry date ({expiry})."),
+                field="storage_period_end",
+                expiry=lot.expiry_date.isoformat(),
+            )
         if data.insurer_org_id is not None:
             _org(uow, data.insurer_org_id, PartyType.INSURER, "insurer_org_id")
         receipt = Receipt(
@@ -195,8 +223,13 @@ def create_draft(uow: UnitOfWork, principal: Principal, data: ReceiptCreateIn) -
         )
         uow.session.add(receipt)
         uow.session.flush()
-        uow.record(principal, "receipt.create", receipt, before=None,
-                   related=[lot.subject_ref, f"org:{lot.owner_org_id}"])
+        uow.record(
+            principal,
+            "receipt.create",
+            receipt,
+            before=None,
+            related=[lot.subject_ref, f"org:{lot.owner_org_id}"],
+        )
         uow.commit()
         return receipt
 
@@ -271,8 +304,14 @@ def transfer(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Trans
         old_holder = uow.session.get_one(Organisation, receipt.holder_org_id)
         receipt.holder_org_id = new_holder.id
         receipt.lot.owner_org_id = new_holder.id
-        finish(uow, principal, step, reason=data.note, related=[f"org:{old_holder.id}", f"org:{new_holder.id}"],
-               notation=(NotationKind.ENDORSEMENT, f"{old_holder.name} → {new_holder.name}", None))
+        finish(
+            uow,
+            principal,
+            step,
+            reason=data.note,
+            related=[f"org:{old_holder.id}", f"org:{new_holder.id}"],
+            notation=(NotationKind.ENDORSEMENT, f"{old_holder.name} → {new_holder.name}", None),
+        )
         uow.commit()
         return receipt
 
@@ -285,10 +324,16 @@ def request_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data:
         _holder(principal, receipt)
         bank = _org(uow, data.pledgee_org_id, PartyType.BANK, "pledgee_org_id")
         room = uow.session.get_one(Room, receipt.lot.room_id)
-        vw = uow.session.get(VirtualWarehouse, room.virtual_warehouse_id) if room.virtual_warehouse_id else None
+        vw = (
+            uow.session.get(VirtualWarehouse, room.virtual_warehouse_id)
+            if room.virtual_warehouse_id
+            else None
+        )
         if vw is None or vw.status is not VirtualWarehouseStatus.ACTIVE:
-            raise Conflict(N_("The goods are not in a supervised room; a receipt is pledged only under supervision."))
-        if receipt.storage_period_end < uow.now().date():
+            raise Conflict(
+                N_("The goods are not in a supervised room; a receipt is pledged only under supervision.")
+            )
+        if receipt.storage_period_end < business_date(uow.now()):
             raise Conflict(N_("The storage period of this receipt has ended."))
         uow.session.add(
             Pledge(
@@ -318,7 +363,12 @@ def accept_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: 
         pledge.decided_by_user_id = principal.user_id
         bank = uow.session.get_one(Organisation, pledge.pledgee_org_id)
         receipt = finish(
-            uow, principal, step, to=S.PLEDGED, reason=data.note, related=[f"org:{bank.id}"],
+            uow,
+            principal,
+            step,
+            to=S.PLEDGED,
+            reason=data.note,
+            related=[f"org:{bank.id}"],
             notation=(NotationKind.PLEDGE, f"质押予 {bank.name} · 登记 {data.registration_no}", None),
         )
         uow.commit()
@@ -332,8 +382,9 @@ def reject_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: 
         pledge.status = PledgeStatus.REJECTED
         pledge.decided_at = pledge.ended_at = uow.now()
         pledge.decided_by_user_id = principal.user_id
-        receipt = finish(uow, principal, step, to=S.ISSUED, reason=data.reason,
-                         related=[f"org:{pledge.pledgee_org_id}"])
+        receipt = finish(
+            uow, principal, step, to=S.ISSUED, reason=data.reason, related=[f"org:{pledge.pledgee_org_id}"]
+        )
         uow.commit()
         return receipt
 
@@ -346,8 +397,9 @@ def withdraw_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data
         assert pledge is not None
         pledge.status = PledgeStatus.WITHDRAWN
         pledge.ended_at = uow.now()
-        receipt = finish(uow, principal, step, to=S.ISSUED, reason=data.note,
-                         related=[f"org:{pledge.pledgee_org_id}"])
+        receipt = finish(
+            uow, principal, step, to=S.ISSUED, reason=data.note, related=[f"org:{pledge.pledgee_org_id}"]
+        )
         uow.commit()
         return receipt
 
@@ -361,7 +413,12 @@ def discharge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Note
         pledge.status = PledgeStatus.DISCHARGED
         pledge.ended_at = uow.now()
         receipt = finish(
-            uow, principal, step, to=S.ISSUED, reason=data.note, related=[f"org:{pledge.pledgee_org_id}"],
+            uow,
+            principal,
+            step,
+            to=S.ISSUED,
+            reason=data.note,
+            related=[f"org:{pledge.pledgee_org_id}"],
             notation=(NotationKind.DISCHARGE, f"解除质押 · 登记 {pledge.registration_no}", None),
         )
         uow.commit()
@@ -374,9 +431,15 @@ def start_disposal(uow: UnitOfWork, principal: Principal, receipt_id: int, data:
         step = begin(uow, principal, receipt_id, A.START_DISPOSAL)
         pledge = _pledgee(uow, principal, step.receipt)
         _no_open_release(uow, step.receipt)
-        receipt = finish(uow, principal, step, to=S.IN_DISPOSAL, reason=data.reason,
-                         related=[f"org:{pledge.pledgee_org_id}"],
-                         notation=(NotationKind.DISPOSAL, data.reason, None))
+        receipt = finish(
+            uow,
+            principal,
+            step,
+            to=S.IN_DISPOSAL,
+            reason=data.reason,
+            related=[f"org:{pledge.pledgee_org_id}"],
+            notation=(NotationKind.DISPOSAL, data.reason, None),
+        )
         uow.commit()
         return receipt
 
@@ -393,8 +456,14 @@ def freeze(uow: UnitOfWork, principal: Principal, receipt_id: int, data: ReasonI
             _pledgee(uow, principal, receipt)
         receipt.previous_status = receipt.status
         receipt.frozen_by_org_id = principal.org_id
-        finish(uow, principal, step, to=S.FROZEN, reason=data.reason,
-               notation=(NotationKind.FREEZE, data.reason, None))
+        finish(
+            uow,
+            principal,
+            step,
+            to=S.FROZEN,
+            reason=data.reason,
+            notation=(NotationKind.FREEZE, data.reason, None),
+        )
         uow.commit()
         return receipt
 
@@ -404,7 +473,9 @@ def unfreeze(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Reaso
         step = begin(uow, principal, receipt_id, A.UNFREEZE)
         receipt = step.receipt
         if not principal.is_operator:
-            _must_be(principal, receipt.frozen_by_org_id, N_("Only whoever froze this receipt may unfreeze it."))
+            _must_be(
+                principal, receipt.frozen_by_org_id, N_("Only whoever froze this receipt may unfreeze it.")
+            )
         return_to = _restore(receipt, A.UNFREEZE)
         receipt.frozen_by_org_id = None
         finish(uow, principal, step, to=return_to, reason=data.reason)
@@ -420,8 +491,14 @@ def report_loss(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Re
         if principal.org_id not in (receipt.holder_org_id, receipt.issuer_org_id):
             raise PermissionDenied(N_("Only the holder or the issuing warehouse may report a loss."))
         receipt.previous_status = receipt.status
-        finish(uow, principal, step, to=S.LOSS_REPORTED, reason=data.reason,
-               notation=(NotationKind.LOSS, data.reason, None))
+        finish(
+            uow,
+            principal,
+            step,
+            to=S.LOSS_REPORTED,
+            reason=data.reason,
+            notation=(NotationKind.LOSS, data.reason, None),
+        )
         uow.commit()
         return receipt
 
@@ -447,16 +524,35 @@ def replace(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Reason
         restored = original.previous_status or S.ISSUED
         finish(uow, principal, step, to=S.REPLACED, reason=data.reason)
         uow.session.flush()  # the original must leave the live set before its successor enters it
-        successor = _successor(uow, original, lot_id=original.lot_id, quantity_g=original.quantity_g,
-                               cartons=original.cartons, status=restored)
+        successor = _successor(
+            uow,
+            original,
+            lot_id=original.lot_id,
+            quantity_g=original.quantity_g,
+            cartons=original.cartons,
+            status=restored,
+        )
         successor.replaces_receipt_id = original.id
         uow.session.flush()
         _move_pledge(uow, original, [successor])
-        uow.session.add(ReceiptNotation(receipt_id=successor.id, kind=NotationKind.REPLACEMENT,
-                                        text=f"补发, 原仓单 {original.code} 作废", quantity_g=None, at=uow.now(),
-                                        by_user_id=principal.user_id))
-        uow.record(principal, "receipt.issue_replacement", successor, before=None, reason=data.reason,
-                   related=[original.subject_ref, f"lot:{original.lot.code}"])
+        uow.session.add(
+            ReceiptNotation(
+                receipt_id=successor.id,
+                kind=NotationKind.REPLACEMENT,
+                text=f"补发, 原仓单 {original.code} 作废",
+                quantity_g=None,
+                at=uow.now(),
+                by_user_id=principal.user_id,
+            )
+        )
+        uow.record(
+            principal,
+            "receipt.issue_replacement",
+            successor,
+            before=None,
+            reason=data.reason,
+            related=[original.subject_ref, f"lot:{original.lot.code}"],
+        )
         uow.commit()
         return successor
 
@@ -496,14 +592,18 @@ def split(uow: UnitOfWork, principal: Principal, receipt_id: int, data: SplitIn)
         if total_g != receipt.quantity_g or total_cartons != receipt.cartons:
             raise InvalidInput(
                 N_("The parts must add up to the receipt: {quantity} g and {cartons} cartons."),
-                field="parts", quantity=receipt.quantity_g, cartons=receipt.cartons,
+                field="parts",
+                quantity=receipt.quantity_g,
+                cartons=receipt.cartons,
             )
         if any(seal.lot_id == lot.id for seal in inventory.active_seals(uow.session, lot)):
             raise Conflict(N_("Unseal the lot before splitting it, and seal the new lots afterwards."))
         spare_g = lot.verified_net_weight_g - total_g
         spare_cartons = lot.cartons - total_cartons
         if spare_cartons > 0 and spare_g <= 0:
-            raise Conflict(N_("The lot has cartons beyond the receipt but no weight for them; weigh it first."))
+            raise Conflict(
+                N_("The lot has cartons beyond the receipt but no weight for them; weigh it first.")
+            )
         finish(uow, principal, step, to=S.SPLIT, reason=data.note)
         uow.session.flush()
         lot_before = snapshot(lot)
@@ -511,23 +611,50 @@ def split(uow: UnitOfWork, principal: Principal, receipt_id: int, data: SplitIn)
         children: list[Receipt] = []
         for part in data.parts:
             child_lot = _child_lot(uow, lot, part.quantity_g, part.cartons)
-            children.append(_successor(uow, receipt, lot_id=child_lot.id, quantity_g=part.quantity_g,
-                                       cartons=part.cartons, status=step_status(step)))
+            children.append(
+                _successor(
+                    uow,
+                    receipt,
+                    lot_id=child_lot.id,
+                    quantity_g=part.quantity_g,
+                    cartons=part.cartons,
+                    status=step_status(step),
+                )
+            )
         spare_lot = _child_lot(uow, lot, spare_g, max(spare_cartons, 0)) if spare_g > 0 else None
         uow.session.flush()
         for child in children:
             child.parent_receipt_id = receipt.id
         _move_pledge(uow, receipt, children)
-        uow.session.add(ReceiptNotation(
-            receipt_id=receipt.id, kind=NotationKind.SPLIT, at=uow.now(), by_user_id=principal.user_id,
-            text="拆分为 " + ", ".join(child.code for child in children), quantity_g=None,
-        ))
-        uow.record(principal, "lot.split", lot, before=lot_before,
-                   related=[receipt.subject_ref, *(f"lot:{c.lot.code}" for c in children),
-                            *([spare_lot.subject_ref] if spare_lot else [])])
+        uow.session.add(
+            ReceiptNotation(
+                receipt_id=receipt.id,
+                kind=NotationKind.SPLIT,
+                at=uow.now(),
+                by_user_id=principal.user_id,
+                text="拆分为 " + ", ".join(child.code for child in children),
+                quantity_g=None,
+            )
+        )
+        uow.record(
+            principal,
+            "lot.split",
+            lot,
+            before=lot_before,
+            related=[
+                receipt.subject_ref,
+                *(f"lot:{c.lot.code}" for c in children),
+                *([spare_lot.subject_ref] if spare_lot else []),
+            ],
+        )
         for child in children:
-            uow.record(principal, "receipt.issue_split_part", child, before=None,
-                       related=[receipt.subject_ref, f"lot:{child.lot.code}"])
+            uow.record(
+                principal,
+                "receipt.issue_split_part",
+                child,
+                before=None,
+                related=[receipt.subject_ref, f"lot:{child.lot.code}"],
+            )
         uow.commit()
         return children
 
@@ -556,9 +683,25 @@ def _child_lot(uow: UnitOfWork, parent: Lot, weight_g: int, cartons: int) -> Lot
 
 
 _LOT_INHERITED = (
-    "owner_org_id", "warehouse_id", "room_id", "location", "commodity_id", "spec", "brand", "origin_country",
-    "plant_number", "batch_number", "production_date", "expiry_date", "customs_declaration_no",
-    "quarantine_cert_no", "disinfection_cert_no", "container_no", "lead_seal_no", "quality_status", "received_at",
+    "owner_org_id",
+    "warehouse_id",
+    "room_id",
+    "location",
+    "commodity_id",
+    "spec",
+    "brand",
+    "origin_country",
+    "plant_number",
+    "batch_number",
+    "production_date",
+    "expiry_date",
+    "customs_declaration_no",
+    "quarantine_cert_no",
+    "disinfection_cert_no",
+    "container_no",
+    "lead_seal_no",
+    "quality_status",
+    "received_at",
 )
 
 
@@ -629,4 +772,3 @@ def _restore(receipt: Receipt, action: ReceiptAction) -> ReceiptStatus:
     previous = receipt.previous_status
     receipt.previous_status = None
     return next_status(receipt.status, action, previous=previous)
-

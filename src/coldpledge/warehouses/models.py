@@ -84,7 +84,9 @@ class Room(Base):
     __subject_type__ = "room"
     __table_args__ = (
         UniqueConstraint("warehouse_id", "code"),
-        CheckConstraint("band_low_mc <= set_point_mc AND set_point_mc <= band_high_mc", name="set_point_in_band"),
+        CheckConstraint(
+            "band_low_mc <= set_point_mc AND set_point_mc <= band_high_mc", name="set_point_in_band"
+        ),
         CheckConstraint("(kind = 'zone') = (parent_room_id IS NOT NULL)", name="zone_has_parent"),
     )
 
@@ -129,7 +131,8 @@ class VirtualWarehouse(Base):
         choice_column(SupervisionMode, "supervision_mode"), default=SupervisionMode.STATIC
     )
     status: Mapped[VirtualWarehouseStatus] = mapped_column(
-        choice_column(VirtualWarehouseStatus, "virtual_warehouse_status"), default=VirtualWarehouseStatus.ACTIVE
+        choice_column(VirtualWarehouseStatus, "virtual_warehouse_status"),
+        default=VirtualWarehouseStatus.ACTIVE,
     )
     # The tripartite supervision agreement (质押监管协议) this arrangement rests on.
     agreement_no: Mapped[str | None] = mapped_column(String(64))

@@ -34,7 +34,9 @@ class WarehouseIn(Strict):
     city: str = Field(min_length=1, max_length=100)
     latitude: Decimal | None = Field(default=None, ge=-90, le=90)
     longitude: Decimal | None = Field(default=None, ge=-180, le=180)
-    registry_code: str | None = Field(default=None, max_length=64, description="中仓登 warehouse archive code")
+    registry_code: str | None = Field(
+        default=None, max_length=64, description="中仓登 warehouse archive code"
+    )
     keeper_org_id: int | None = Field(default=None, gt=0, description="Only the platform operator sets this")
 
 
@@ -107,7 +109,9 @@ class WarehouseOut(BaseModel):
 
 
 class ReleaseWindowIn(Strict):
-    weekdays: str = Field(pattern=r"^[1-7]{1,7}$", description="ISO weekdays, e.g. 12345 for Monday to Friday")
+    weekdays: str = Field(
+        pattern=r"^[1-7]{1,7}$", description="ISO weekdays, e.g. 12345 for Monday to Friday"
+    )
     start: str = Field(description="Local time HH:MM")
     end: str = Field(description="Local time HH:MM, after start; 24:00 allowed")
     timezone: str = "Asia/Shanghai"
@@ -168,7 +172,9 @@ class ReleaseWindowOut(BaseModel):
 
 class PolicyIn(Strict):
     parameters: PolicyParameters
-    reason: str = Field(min_length=4, max_length=500, description="Why the policy changes; kept in the audit trail")
+    reason: str = Field(
+        min_length=4, max_length=500, description="Why the policy changes; kept in the audit trail"
+    )
 
 
 class PolicyOut(BaseModel):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from coldpledge.audit.snapshot import snapshot
 from coldpledge.errors import N_, Conflict, InvalidInput, NotFound
@@ -48,7 +49,9 @@ def visible_rooms(session: Session, principal: Principal, warehouse_id: int) -> 
 
 
 def list_virtual_warehouses(session: Session, principal: Principal) -> list[VirtualWarehouse]:
-    return list(session.scalars(restrict(principal, "view", VirtualWarehouse).order_by(VirtualWarehouse.code)))
+    return list(
+        session.scalars(restrict(principal, "view", VirtualWarehouse).order_by(VirtualWarehouse.code))
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ def policy_history(session: Session, principal: Principal, vw_id: int) -> list[S
 def release_windows_of(session: Session, vw_id: int) -> list[Window]:
     """The active release windows of a virtual warehouse, for the rules engine and operations."""
     rows = session.scalars(
-        select(ReleaseWindow).where(ReleaseWindow.virtual_warehouse_id == vw_id, ReleaseWindow.removed_at.is_(None))
+        select(ReleaseWindow).where(
+            ReleaseWindow.virtual_warehouse_id == vw_id, ReleaseWindow.removed_at.is_(None)
+        )
     )
     return [Window(row.weekdays, row.start_minute, row.end_minute, row.timezone) for row in rows]
 
@@ -154,11 +159,15 @@ def add_room(uow: UnitOfWork, principal: Principal, warehouse_id: int, data: Roo
             select(func.count()).where(Room.warehouse_id == warehouse.id, Room.code == data.code)
         )
         if taken:
-            raise Conflict(N_("This warehouse already has a room coded {code}."), field="code", code=data.code)
+            raise Conflict(
+                N_("This warehouse already has a room coded {code}."), field="code", code=data.code
+            )
         if data.parent_room_id is not None:
             parent = uow.session.get(Room, data.parent_room_id)
             if parent is None or parent.warehouse_id != warehouse.id or parent.parent_room_id is not None:
-                raise InvalidInput(N_("A zone must sit inside a room of the same warehouse."), field="parent_room_id")
+                raise InvalidInput(
+                    N_("A zone must sit inside a room of the same warehouse."), field="parent_room_id"
+                )
         room = Room(
             warehouse_id=warehouse.id,
             code=data.code,
@@ -182,7 +191,9 @@ def add_room(uow: UnitOfWork, principal: Principal, warehouse_id: int, data: Roo
 # --- virtual warehouses -----------------------------------------------------------------------
 
 
-def create_virtual_warehouse(uow: UnitOfWork, principal: Principal, data: VirtualWarehouseIn) -> VirtualWarehouse:
+def create_virtual_warehouse(
+    uow: UnitOfWork, principal: Principal, data: VirtualWarehouseIn
+) -> VirtualWarehouse:
     with uow:
         require(principal, "virtual_warehouse:create")
         warehouse = obtain(uow.session, principal, Warehouse, data.warehouse_id)
@@ -213,7 +224,11 @@ def create_virtual_warehouse(uow: UnitOfWork, principal: Principal, data: Virtua
             "virtual_warehouse.create",
             vw,
             before=None,
-            related=[warehouse.subject_ref, f"org:{data.supervisor_org_id}", *(room.subject_ref for room in rooms)],
+            related=[
+                warehouse.subject_ref,
+                f"org:{data.supervisor_org_id}",
+                *(room.subject_ref for room in rooms),
+            ],
         )
         _add_policy_version(uow, principal, vw, parameters, N_("Initial policy"))
         uow.commit()
@@ -253,7 +268,9 @@ def _add_policy_version(
     return policy
 
 
-def add_release_window(uow: UnitOfWork, principal: Principal, vw_id: int, data: ReleaseWindowIn) -> ReleaseWindow:
+def add_release_window(
+    uow: UnitOfWork, principal: Principal, vw_id: int, data: ReleaseWindowIn
+) -> ReleaseWindow:
     with uow:
         vw = obtain(uow.session, principal, VirtualWarehouse, vw_id, "manage_windows", for_update=True)
         window = ReleaseWindow(
@@ -299,7 +316,11 @@ def assign_staff(uow: UnitOfWork, principal: Principal, vw_id: int, user_id: int
         uow.session.add(assignment)
         before = snapshot(vw)
         uow.record(
-            principal, "virtual_warehouse.assign_staff", vw, before=before, related=[user.subject_ref],
+            principal,
+            "virtual_warehouse.assign_staff",
+            vw,
+            before=before,
+            related=[user.subject_ref],
             data={"assigned_user_id": user.id},
         )
         uow.commit()
@@ -314,7 +335,11 @@ def unassign_staff(uow: UnitOfWork, principal: Principal, vw_id: int, user_id: i
             raise InvalidInput(N_("This user is not assigned here."), field="user_id")
         uow.session.delete(assignment)
         uow.record(
-            principal, "virtual_warehouse.unassign_staff", vw, before=snapshot(vw), related=[f"user:{user_id}"],
+            principal,
+            "virtual_warehouse.unassign_staff",
+            vw,
+            before=snapshot(vw),
+            related=[f"user:{user_id}"],
             data={"unassigned_user_id": user_id},
         )
         uow.commit()
@@ -327,11 +352,14 @@ def _org_of_type(session: Session, org_id: int, party_type: PartyType, field: st
     org = session.get(Organisation, org_id)
     if org is None or org.party_type is not party_type:
         raise InvalidInput(
-            N_("Organisation {ident} is not a {party_type}."), field=field, ident=org_id, party_type=party_type.value
+            N_("Organisation {ident} is not a {party_type}."),
+            field=field,
+            ident=org_id,
+            party_type=party_type.value,
         )
     return org
 
 
-def _unique(session: Session, column: object, value: str, field: str) -> None:
-    if session.scalar(select(func.count()).where(column == value)):  # type: ignore[operator]
+def _unique(session: Session, column: InstrumentedAttribute[Any], value: str, field: str) -> None:
+    if session.scalar(select(func.count()).where(column == value)):
         raise Conflict(N_("{value} is already taken."), field=field, value=value)

@@ -59,9 +59,13 @@ def create_app(
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     @app.middleware("http")
-    async def language_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def language_and_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         explicit = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-        set_locale(negotiate(request.headers.get("accept-language"), explicit, default=settings.default_locale))
+        set_locale(
+            negotiate(request.headers.get("accept-language"), explicit, default=settings.default_locale)
+        )
         response = await call_next(request)
         if "lang" in request.query_params:
             response.set_cookie(LANG_COOKIE, request.query_params["lang"][:16], samesite="lax", httponly=True)

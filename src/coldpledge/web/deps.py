@@ -80,7 +80,9 @@ def current_principal(request: Request, session: ReadSession) -> Principal:
         if web_session is None:
             raise Unauthenticated(N_("Your session has ended; sign in again."))
         if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != web_session.csrf_token:
-            raise PermissionDenied(N_("The form is missing its security token; reload the page and try again."))
+            raise PermissionDenied(
+                N_("The form is missing its security token; reload the page and try again.")
+            )
         return principal_for(web_session.user)
     raise Unauthenticated(N_("Sign in first."))
 

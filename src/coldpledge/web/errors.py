@@ -21,8 +21,10 @@ _WORD_PARAMS = frozenset({"thing", "state_label", "status_label", "action", "par
 
 
 def translate(message: str, params: dict[str, Any]) -> str:
-    words = {key: gettext(value) if key in _WORD_PARAMS and isinstance(value, str) else value
-             for key, value in params.items()}
+    words = {
+        key: gettext(value) if key in _WORD_PARAMS and isinstance(value, str) else value
+        for key, value in params.items()
+    }
     return gettext(message).format(**words) if words else gettext(message)
 
 
@@ -40,12 +42,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_name(error.get("loc", ())), "message": error.get("msg", ""), "type": error.get("type")}
+            {
+                "field": _field_name(error.get("loc", ())),
+                "message": error.get("msg", ""),
+                "type": error.get("type"),
+            }
             for error in exc.errors()
         ]
         fields = ", ".join(sorted({error["field"] for error in errors if error["field"]}))
         body = error_body(
-            "validation_error", translate(N_("Some fields are not valid: {fields}."), {"fields": fields}), errors=errors
+            "validation_error",
+            translate(N_("Some fields are not valid: {fields}."), {"fields": fields}),
+            errors=errors,
         )
         return JSONResponse(body, status_code=422)
 
@@ -61,7 +69,9 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
-            error_body("internal_error", translate(N_("Something went wrong on our side; it has been logged."), {})),
+            error_body(
+                "internal_error", translate(N_("Something went wrong on our side; it has been logged."), {})
+            ),
             status_code=500,
         )
 

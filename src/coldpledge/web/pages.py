@@ -30,7 +30,9 @@ def login_form(request: Request, rt: RuntimeDep) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", csrf_token=token)
     # Double-submit token: a form posted from another site cannot know it.
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=rt.settings.secure_cookies)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=rt.settings.secure_cookies
+    )
     return response
 
 
@@ -65,15 +67,19 @@ def login(
 
 def _login_again(request: Request, username: str, error: str, status_code: int) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", status_code=status_code, csrf_token=token, error=error,
-                      username=username)
+    response = render(
+        request, "login.html", status_code=status_code, csrf_token=token, error=error, username=username
+    )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
     return response
 
 
 @router.post("/logout")
 def logout(
-    request: Request, uow: Uow, session: ReadSession, rt: RuntimeDep,
+    request: Request,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -92,8 +98,13 @@ def home(request: Request, session: ReadSession, rt: RuntimeDep) -> Response:
     web_session = parties.web_session_for(session, cookie, rt.now()) if cookie else None
     if web_session is None:
         return RedirectResponse("/login", status_code=303)
-    return render(request, "home.html", user=web_session.user, role_label=web_session.user.role.label,
-                  csrf_token=web_session.csrf_token)
+    return render(
+        request,
+        "home.html",
+        user=web_session.user,
+        role_label=web_session.user.role.label,
+        csrf_token=web_session.csrf_token,
+    )
 
 
 @router.get("/r/{code}")

@@ -26,7 +26,9 @@ depends_on: str | Sequence[str] | None = None
 
 # Frozen copies of the state sets at the time of this migration; later code changes do not alter
 # what this revision created.
-ACTIVE = "('issued', 'pledge_pending', 'pledged', 'delivery_pending', 'in_disposal', 'frozen', 'loss_reported')"
+ACTIVE = (
+    "('issued', 'pledge_pending', 'pledged', 'delivery_pending', 'in_disposal', 'frozen', 'loss_reported')"
+)
 TERMINAL = "('cancelled', 'replaced', 'split')"
 APPEND_ONLY = ("audit_events", "evidence_outbox")
 

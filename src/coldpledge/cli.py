@@ -1,0 +1,248 @@
+"""The ``coldpledge`` command: demo, serve, database, seed, organisations and users."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
+
+from coldpledge.config import Settings, get_settings
+from coldpledge.db import Database
+from coldpledge.errors import DomainError
+from coldpledge.migrate import alembic_config, differences, upgrade
+from coldpledge.parties import service as parties
+from coldpledge.parties.models import Organisation
+from coldpledge.parties.policy import SYSTEM, PartyType, Role
+from coldpledge.parties.schemas import OrganisationIn, UserIn
+from coldpledge.uow import UnitOfWork
+
+app = typer.Typer(
+    help="coldpledge: cold-chain warehouse-receipt pledge supervision (冷链仓单质押融资监管平台)",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+seed_app = typer.Typer(help="Seed data.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+users_app = typer.Typer(help="Users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(seed_app, name="seed")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(users_app, name="users")
+
+DEMO_DATABASE = "sqlite:///var/demo.sqlite3"
+
+
+def _database(settings: Settings) -> Database:
+    if settings.is_sqlite:
+        path = settings.database_url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Database(settings.database_url)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _at_head(database: Database) -> bool:
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with database.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the configured database to the latest schema."""
+    settings = get_settings()
+    database = _database(settings)
+    upgrade(database.engine)
+    typer.echo(f"database at the latest schema: {database.engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree (a migration is missing)."""
+    database = _database(get_settings())
+    found = differences(database.engine)
+    if found:
+        for difference in found:
+            typer.echo(repr(difference))
+        raise _fail("models and migrations disagree: write a migration")
+    typer.echo("models and migrations agree")
+
+
+# --- seeding and the demo ---------------------------------------------------------------------
+
+
+@seed_app.command("demo")
+def seed_demo_command() -> None:
+    """Seed the demo scenario (two banks, two borrowers, a keeper, a supervisor, goods and receipts)
+    into the configured database, creating the demo logins. Does nothing if already seeded."""
+    from coldpledge.seed.demo import seed_demo
+
+    settings = get_settings()
+    database = _database(settings)
+    upgrade(database.engine)
+    summary = seed_demo(database, settings)
+    typer.echo(summary.describe())
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    reset: Annotated[bool, typer.Option(help="Start from an empty demo database")] = False,
+) -> None:
+    """Migrate and seed a demo database on SQLite (var/demo.sqlite3), print the logins and serve."""
+    from coldpledge.seed.demo import seed_demo
+
+    os.environ.setdefault("COLDPLEDGE_DATABASE_URL", DEMO_DATABASE)
+    os.environ.setdefault("COLDPLEDGE_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    get_settings.cache_clear()
+    settings = get_settings()
+    if not settings.is_sqlite:
+        raise _fail("the demo runs on SQLite; unset COLDPLEDGE_DATABASE_URL or use `coldpledge seed demo`")
+    if reset:
+        path = Path(settings.database_url.split("sqlite:///", 1)[-1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    database = _database(settings)
+    upgrade(database.engine)
+    summary = seed_demo(database, settings)
+    database.dispose()
+    typer.echo(summary.describe())
+    typer.echo(
+        f"\nServing on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  Ctrl-C to stop\n"
+    )
+    _serve(host, port, workers=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API and pages on the configured database. Creates no users or data."""
+    database = _database(get_settings())
+    if not _at_head(database):
+        raise _fail("the database schema is not current: run `coldpledge db upgrade` first")
+    database.dispose()
+    _serve(host, port, workers)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "coldpledge.web.main:app", host=host, port=port, workers=workers, proxy_headers=True, log_level="info"
+    )
+
+
+# --- organisations and users ------------------------------------------------------------------
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Option(help="Legal name, e.g. 浙商银行杭州分行")],
+    party_type: Annotated[PartyType, typer.Option("--type", help="Party type")],
+    name_en: Annotated[str | None, typer.Option(help="English name")] = None,
+    credit_code: Annotated[str | None, typer.Option(help="统一社会信用代码 (18 characters)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create an organisation (recorded as done by the platform)."""
+    database = _database(get_settings())
+    try:
+        org = parties.create_organisation(
+            UnitOfWork(database.write_session),
+            SYSTEM,
+            OrganisationIn(name=name, party_type=party_type, name_en=name_en, credit_code=credit_code),
+        )
+    except DomainError as error:
+        raise _fail(str(error)) from error
+    _print({"id": org.id, "name": org.name, "party_type": org.party_type.value}, as_json)
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    database = _database(get_settings())
+    with database.reading() as session:
+        rows = [
+            {"id": org.id, "name": org.name, "party_type": org.party_type.value}
+            for org in session.scalars(select(Organisation).order_by(Organisation.id))
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            typer.echo(f"{row['id']:>4}  {row['party_type']:<10}  {row['name']}")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name: lowercase letters, digits, . _ -")],
+    org_id: Annotated[int, typer.Option("--org-id", help="Organisation id (see `coldpledge orgs list`)")],
+    role: Annotated[Role, typer.Option(help="Role within the organisation")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the product")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create a user. The password is asked for (or read from stdin), never passed as an argument."""
+    settings = get_settings()
+    database = _database(settings)
+    with database.reading() as session:
+        if not session.scalar(select(func.count()).where(Organisation.id == org_id)):
+            raise _fail(f"no organisation {org_id}")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else _ask_password()
+    try:
+        user = parties.create_user(
+            UnitOfWork(database.write_session),
+            settings,
+            SYSTEM,
+            UserIn(
+                username=username,
+                display_name=display_name or username,
+                organisation_id=org_id,
+                role=role,
+                password=password,
+            ),
+        )
+    except DomainError as error:
+        raise _fail(str(error)) from error
+    except ValueError as error:
+        raise _fail(f"invalid input: {error}") from error
+    _print(
+        {"id": user.id, "username": user.username, "role": user.role.value, "organisation_id": org_id},
+        as_json,
+    )
+
+
+def _ask_password() -> str:
+    first = getpass.getpass("Password (at least 10 characters): ")
+    if first != getpass.getpass("Again: "):
+        raise _fail("the passwords differ")
+    return first
+
+
+def _print(row: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        typer.echo("  ".join(f"{key}={value}" for key, value in row.items()))
+
+
+def main() -> None:
+    app()
