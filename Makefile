@@ -51,7 +51,7 @@ lint: $(VENV)/.dev
 
 ## bench: run the benchmarks; each prints JSON
 bench: $(VENV)/.dev
-	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script; done
+	@for script in benchmarks/bench_*.py; do $(BIN)/python -m benchmarks.$$(basename $$script .py); done
 
 ## lock: re-resolve the lock files after changing dependencies in pyproject.toml
 lock: $(VENV)/.dev
@@ -62,9 +62,9 @@ lock: $(VENV)/.dev
 
 ## messages: extract translatable strings, update the catalogues, compile them (commit the .mo files)
 messages: $(VENV)/.dev
-	$(BIN)/pybabel extract --quiet -F babel.cfg -k N_ -o src/coldpledge/locale/messages.pot src/coldpledge
-	$(BIN)/pybabel update --quiet -i src/coldpledge/locale/messages.pot -d src/coldpledge/locale -l zh_Hans_CN
-	$(BIN)/pybabel compile --quiet -d src/coldpledge/locale -l zh_Hans_CN
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -o src/coldpledge/locale/messages.pot src/coldpledge
+	$(BIN)/pybabel -q update -i src/coldpledge/locale/messages.pot -d src/coldpledge/locale -l zh_Hans_CN
+	$(BIN)/pybabel -q compile -d src/coldpledge/locale -l zh_Hans_CN
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -96,7 +96,10 @@ def seed_demo_command() -> None:
     settings = get_settings()
     database = _database(settings)
     upgrade(database.engine)
-    summary = seed_demo(database, settings)
+    try:
+        summary = seed_demo(database, settings)
+    except DomainError as error:
+        raise _fail(str(error)) from error
     typer.echo(summary.describe())
 
 
@@ -121,7 +124,10 @@ def demo(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     database = _database(settings)
     upgrade(database.engine)
-    summary = seed_demo(database, settings)
+    try:
+        summary = seed_demo(database, settings)
+    except DomainError as error:
+        raise _fail(str(error)) from error
     database.dispose()
     typer.echo(summary.describe())
     typer.echo(

@@ -26,6 +26,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Ids are INTEGER columns, 32-bit on PostgreSQL. A larger id names no row, and passing one to the
+# database would fail there (a server error) instead of being refused as bad input at the edge.
+MAX_ID = 2**31 - 1
+
 # Transactions that write ask for this option; on SQLite they start with BEGIN IMMEDIATE so two
 # writers queue on the busy timeout instead of failing with "database is locked" on upgrade.
 WRITE = {"coldpledge_write": True}

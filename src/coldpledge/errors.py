@@ -13,6 +13,14 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, t
     return message
 
 
+class Words(tuple[str, ...]):
+    """Several translatable words as one message parameter; the web edge translates each and joins
+    them the way the caller's language lists things."""
+
+    def __str__(self) -> str:
+        return ", ".join(self)
+
+
 class DomainError(Exception):
     status = 400
     code = "domain_error"

@@ -6,7 +6,7 @@ from coldpledge.audit.models import AuditEvent
 from coldpledge.db import Base
 from coldpledge.evidence.outbox import EvidenceOutbox
 from coldpledge.inventory.models import Attachment, AttachmentLink, Commodity, Lot, Operation, Seal
-from coldpledge.parties.models import Organisation, User, WebSession
+from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
 from coldpledge.receipts.models import Pledge, Receipt, ReceiptNotation, Release
 from coldpledge.warehouses.models import (
     ReleaseWindow,
@@ -25,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "Commodity",
     "EvidenceOutbox",
+    "LoginThrottle",
     "Lot",
     "Operation",
     "Organisation",

@@ -10,7 +10,11 @@ from typing import Any
 from sqlalchemy import inspect
 
 # Never copied into the audit trail, whatever the model.
-SECRET_COLUMNS = frozenset({"password_hash", "csrf_token", "token_sha256", "code_sha256", "salt"})
+# A salt next to a hash of a guessable value (an ID number) would let anyone who reads the trail
+# recover the value by trying every candidate.
+SECRET_COLUMNS = frozenset(
+    {"password_hash", "csrf_token", "token_sha256", "code_sha256", "salt", "collector_id_salt"}
+)
 
 
 def jsonable(value: Any) -> Any:

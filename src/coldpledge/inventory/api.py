@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
+from coldpledge.db import MAX_ID
 from coldpledge.errors import N_, PayloadTooLarge
 from coldpledge.inventory import service
 from coldpledge.inventory.models import Attachment, AttachmentLink, AttachmentPurpose, Lot, LotStatus
@@ -187,7 +188,7 @@ def attach(
     principal: CurrentPrincipal,
     rt: RuntimeDep,
     purpose: Annotated[AttachmentPurpose, Form()] = AttachmentPurpose.PHOTO,
-    operation_id: Annotated[int | None, Form(gt=0)] = None,
+    operation_id: Annotated[int | None, Form(gt=0, le=MAX_ID)] = None,
 ) -> AttachmentOut:
     declared = int(request.headers.get("content-length") or 0)
     if declared > rt.settings.attachment_max_bytes + 64 * 1024:

@@ -103,6 +103,7 @@ class AttachmentPurpose(Choice):
 class Commodity(Base):
     __tablename__ = "commodities"
     __permission__ = "commodity"
+    __label__ = N_("commodity")
     __subject_type__ = "commodity"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +131,7 @@ class Lot(Base):
 
     __tablename__ = "lots"
     __permission__ = "lot"
+    __label__ = N_("lot")
     __subject_type__ = "lot"
     __table_args__ = (
         CheckConstraint("declared_net_weight_g > 0", name="declared_weight_positive"),
@@ -189,6 +191,7 @@ class Operation(Base):
 
     __tablename__ = "operations"
     __permission__ = "lot"
+    __label__ = N_("operation")
     __subject_type__ = "operation"
     __table_args__ = (
         CheckConstraint("lot_id IS NOT NULL OR room_id IS NOT NULL", name="has_target"),
@@ -250,6 +253,7 @@ class Seal(Base):
 
     __tablename__ = "seals"
     __permission__ = "seal"
+    __label__ = N_("seal")
     __subject_type__ = "seal"
     __table_args__ = (
         CheckConstraint("(room_id IS NULL) <> (lot_id IS NULL)", name="one_target"),
@@ -279,6 +283,7 @@ class Attachment(Base):
 
     __tablename__ = "attachments"
     __permission__ = "attachment"
+    __label__ = N_("attachment")
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -292,6 +297,7 @@ class AttachmentLink(Base):
 
     __tablename__ = "attachment_links"
     __permission__ = "attachment"
+    __label__ = N_("attachment")
     __subject_type__ = "attachment"
     __table_args__ = (UniqueConstraint("sha256", "lot_id", "purpose"),)
 

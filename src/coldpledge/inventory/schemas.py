@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from coldpledge.calendar import BUSINESS_TZ
+from coldpledge.db import MAX_ID
 from coldpledge.inventory.models import (
     AttachmentPurpose,
     InspectionResult,
@@ -25,6 +27,19 @@ PLATE_PATTERN = r"^[\u4e00-\u9fa5A-Z0-9·-]{5,12}$"
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def aware_moment(name: str, moment: datetime) -> datetime:
+    """Refuse a time without a zone, and one so near the ends of the calendar that it cannot be
+    told in UTC or in China (year 1 at +14:00 is still year 0 in UTC)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} needs a time zone, e.g. 2026-11-28T09:00:00+08:00")
+    try:
+        moment.astimezone(UTC)
+        moment.astimezone(BUSINESS_TZ)
+    except OverflowError as exc:
+        raise ValueError(f"{name} is out of range") from exc
+    return moment
 
 
 class CommodityIn(Strict):
@@ -56,11 +71,15 @@ class WeighingIn(Strict):
     weigh_ticket_no: str = Field(min_length=1, max_length=64)
     scale_ref: str | None = Field(default=None, max_length=64)
 
-    @model_validator(mode="after")
-    def _tare_below_gross(self) -> WeighingIn:
-        if self.tare_g >= self.gross_g:
+    # Cross-field checks are field validators reading the fields before them (``info.data``), so
+    # the error names the field to fix rather than the whole body.
+    @field_validator("tare_g")
+    @classmethod
+    def _tare_below_gross(cls, tare_g: int, info: ValidationInfo) -> int:
+        gross_g = info.data.get("gross_g")
+        if gross_g is not None and tare_g >= gross_g:
             raise ValueError("tare_g must be less than gross_g")
-        return self
+        return tare_g
 
     @property
     def net_g(self) -> int:
@@ -68,10 +87,12 @@ class WeighingIn(Strict):
 
 
 class InboundIn(Strict):
-    owner_org_id: int = Field(gt=0, description="The depositor: the trading company that owns the goods")
-    room_id: int = Field(gt=0)
+    owner_org_id: int = Field(
+        gt=0, le=MAX_ID, description="The depositor: the trading company that owns the goods"
+    )
+    room_id: int = Field(gt=0, le=MAX_ID)
     location: str | None = Field(default=None, max_length=100, description="Rack, row or pallet positions")
-    commodity_id: int = Field(gt=0)
+    commodity_id: int = Field(gt=0, le=MAX_ID)
     spec: str = Field(min_length=1, max_length=200)
     brand: str | None = Field(default=None, max_length=100)
     origin_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
@@ -94,13 +115,18 @@ class InboundIn(Strict):
     received_at: datetime | None = Field(default=None, description="Defaults to now; never in the future")
     note: str | None = Field(default=None, max_length=1000)
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> InboundIn:
-        if self.production_date and self.expiry_date and self.production_date >= self.expiry_date:
+    @field_validator("expiry_date")
+    @classmethod
+    def _dates_in_order(cls, expiry_date: date | None, info: ValidationInfo) -> date | None:
+        production_date = info.data.get("production_date")
+        if production_date and expiry_date and production_date >= expiry_date:
             raise ValueError("production_date must be before expiry_date")
-        if self.received_at is not None and self.received_at.tzinfo is None:
-            raise ValueError("received_at needs a time zone, e.g. 2026-11-28T09:00:00+08:00")
-        return self
+        return expiry_date
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, received_at: datetime | None) -> datetime | None:
+        return None if received_at is None else aware_moment("received_at", received_at)
 
 
 class WeighIn(WeighingIn):
@@ -112,7 +138,7 @@ class InspectIn(Strict):
     result: InspectionResult
     agency: str = Field(min_length=1, max_length=100, description="Who inspected, e.g. CCIC or SGS")
     report_no: str | None = Field(default=None, max_length=64)
-    core_temperature_c: Decimal | None = Field(default=None, ge=-60, le=60)
+    core_temperature_c: Decimal | None = Field(default=None, ge=-60, le=60, decimal_places=3)
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -132,16 +158,17 @@ class SealIn(Strict):
     numbers: list[str] = Field(min_length=1, max_length=20)
     note: str | None = Field(default=None, max_length=1000)
 
-    @model_validator(mode="after")
-    def _numbers_well_formed(self) -> SealIn:
+    @field_validator("numbers")
+    @classmethod
+    def _numbers_well_formed(cls, numbers: list[str]) -> list[str]:
         import re
 
-        for number in self.numbers:
+        for number in numbers:
             if not re.fullmatch(SEAL_NUMBER_PATTERN, number):
                 raise ValueError(f"seal number {number!r} must be 4-32 letters, digits or dashes")
-        if len(set(self.numbers)) != len(self.numbers):
+        if len(set(numbers)) != len(numbers):
             raise ValueError("each seal number at most once")
-        return self
+        return numbers
 
 
 class UnsealIn(Strict):

@@ -181,7 +181,7 @@ def get_attachment(session: Session, principal: Principal, sha256: str) -> Attac
     )
     attachment = session.get(Attachment, sha256) if linked.first() is not None else None
     if attachment is None:
-        raise NotFound(N_("{thing} {ident} was not found."), thing="attachment", ident=sha256)
+        raise NotFound(N_("The {thing} {ident} was not found."), thing=N_("attachment"), ident=sha256)
     return attachment
 
 
@@ -192,14 +192,14 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
     """Receive goods into a room: creates the lot and records the inbound operation."""
     with uow:
         require(principal, "lot:inbound")
-        room = obtain(uow.session, principal, Room, data.room_id)
+        room = obtain(uow.session, principal, Room, data.room_id, field="room_id")
         owner = uow.session.get(Organisation, data.owner_org_id)
         if owner is None or owner.party_type is not PartyType.BORROWER:
             raise InvalidInput(
                 N_("Organisation {ident} is not a {party_type}."),
                 field="owner_org_id",
                 ident=data.owner_org_id,
-                party_type=PartyType.BORROWER.value,
+                party_type=PartyType.BORROWER.label,
             )
         commodity = uow.session.get(Commodity, data.commodity_id)
         if commodity is None:
@@ -208,10 +208,10 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
             )
         if room.temperature_class not in _ROOMS_FOR[commodity.temperature_class]:
             raise Conflict(
-                N_("{commodity} must be stored in a {needed} room, not in {room}."),
+                N_("{commodity} must be stored in a {temperature_class} room, not in {room}."),
                 field="room_id",
                 commodity=commodity.name_en,
-                needed=commodity.temperature_class.value,
+                temperature_class=commodity.temperature_class.label,
                 room=room.code,
             )
         if room_is_sealed(uow.session, room.id):
@@ -402,7 +402,15 @@ def seal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: SealIn) -
         seals = _new_seals(
             uow, principal, data.numbers, operation, lot_id=lot.id, warehouse_id=lot.warehouse_id
         )
-        uow.record(principal, "lot.seal", lot, before=snapshot(lot), related=_related(lot, operation))
+        # The lot's columns do not change; the seal numbers are what the entry must commit to.
+        uow.record(
+            principal,
+            "lot.seal",
+            lot,
+            before=snapshot(lot),
+            related=_related(lot, operation),
+            data={"seal_numbers": data.numbers},
+        )
         uow.commit()
         return seals
 
@@ -416,14 +424,8 @@ def unseal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: UnsealI
         )
         if not seals:
             raise Conflict(N_("There is no seal on this lot to remove."))
-        operation = _operation(
-            uow,
-            principal,
-            lot,
-            OperationKind.UNSEAL,
-            note=data.reason,
-            details=_unseal_details(uow, lot.room_id, seals),
-        )
+        details = _unseal_details(uow, lot.room_id, seals)
+        operation = _operation(uow, principal, lot, OperationKind.UNSEAL, note=data.reason, details=details)
         _remove_seals(uow, principal, seals, data.reason)
         uow.record(
             principal,
@@ -432,6 +434,7 @@ def unseal_lot(uow: UnitOfWork, principal: Principal, lot_id: int, data: UnsealI
             before=snapshot(lot),
             reason=data.reason,
             related=_related(lot, operation),
+            data=details,
         )
         uow.commit()
         return seals
@@ -583,7 +586,7 @@ def policy_for_room(session: Session, room_id: int) -> PolicyParameters:
 def lock_lot(session: Session, lot_id: int) -> Lot:
     lot = session.scalars(select(Lot).where(Lot.id == lot_id).with_for_update(of=Lot)).first()
     if lot is None:
-        raise NotFound(N_("{thing} {ident} was not found."), thing="lot", ident=lot_id)
+        raise NotFound(N_("The {thing} {ident} was not found."), thing=N_("lot"), ident=lot_id)
     return lot
 
 
@@ -602,9 +605,9 @@ def _lot_for_change(
     lot = obtain(uow.session, principal, Lot, lot_id, action, for_update=True)
     if not any_state and lot.status not in STOCK_STATES:
         raise Conflict(
-            N_("Lot {lot} is {status}; nothing more can be done to it."),
+            N_("Lot {lot} is {status_label}; nothing more can be done to it."),
             lot=lot.code,
-            status=lot.status.value,
+            status_label=lot.status.label,
         )
     return lot
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.orm import Session
 
-from coldpledge.errors import N_, NotFound, PermissionDenied
+from coldpledge.errors import N_, InvalidInput, NotFound, PermissionDenied
 from coldpledge.parties.policy import Principal
 from coldpledge.parties.scopes import RULES
 
@@ -55,16 +55,22 @@ def obtain(
     *,
     for_update: bool = False,
     key: Any = None,
+    field: str | None = None,
 ) -> M:
     """The object with primary key (or ``key`` column value) ``ident``, if the principal may see it
-    and may ``action`` it."""
+    and may ``action`` it. ``field`` names the request-body field that referred to it: then a
+    missing object is the request's fault (422 on that field) rather than a missing page (404)."""
     column = key if key is not None else model.id  # type: ignore[attr-defined]
     query = restrict(principal, "view", model).where(column == ident)
     if for_update:
-        query = query.with_for_update(of=model)
+        # The row may already sit in the session from an unlocked read made before waiting for
+        # the lock; without populate_existing the ORM would keep those stale values and every
+        # check after the lock would judge a state that another transaction has since changed.
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
     found = session.scalars(query).first()
     if found is None:
-        raise NotFound(N_("{thing} {ident} was not found."), thing=label_of(model), ident=ident)
+        error = NotFound if field is None else InvalidInput
+        raise error(N_("The {thing} {ident} was not found."), field=field, thing=label_of(model), ident=ident)
     if action != "view" and not principal.can(permission_of(model, action)):
         raise PermissionDenied(N_("Your role may not do this to a {thing}."), thing=label_of(model))
     return found

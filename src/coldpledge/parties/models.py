@@ -8,12 +8,14 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coldpledge.db import Base, UTCDateTime, choice_column, utcnow
+from coldpledge.errors import N_
 from coldpledge.parties.policy import PartyType, Role
 
 
 class Organisation(Base):
     __tablename__ = "organisations"
     __permission__ = "organisation"
+    __label__ = N_("organisation")
     __subject_type__ = "organisation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +38,7 @@ class Organisation(Base):
 class User(Base):
     __tablename__ = "users"
     __permission__ = "user"
+    __label__ = N_("user")
     __subject_type__ = "user"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,8 +48,6 @@ class User(Base):
     role: Mapped[Role] = mapped_column(choice_column(Role, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -71,3 +72,15 @@ class WebSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per username, whether or not the username exists, so that locking out a
+    guesser does not also tell them which usernames are real."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

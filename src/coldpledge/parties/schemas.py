@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from coldpledge.db import MAX_ID
 from coldpledge.parties.policy import PartyType, Role
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,63}$"
@@ -38,7 +39,7 @@ class UserIn(BaseModel):
 
     username: str = Field(pattern=USERNAME_PATTERN)
     display_name: str = Field(min_length=1, max_length=100)
-    organisation_id: int = Field(gt=0)
+    organisation_id: int = Field(gt=0, le=MAX_ID)
     role: Role
     password: str = Field(min_length=10, max_length=200)
 

@@ -7,11 +7,13 @@ role may perform the action at all. The rules follow the parties' relationships 
 - supervisor: the virtual warehouses assigned to its organisation (an inspector: only those the
   inspector is personally assigned to), their rooms, and the lots and receipts in those rooms;
 - borrower: the lots it owns and the receipts it holds;
-- bank: the receipts pledged (or offered in pledge) to it, and their lots;
+- bank: the receipts pledged (or offered in pledge) to it, and their lots, until the receipt is
+  offered to another bank;
 - insurer: the receipts it insures, and their lots;
 - everyone signed in: the directory of organisations and the commodity list.
 
-Warehouses, rooms, operations and seals follow from the lots a party may see.
+Warehouses, rooms, operations and seals follow from the lots a party may see; operations on a
+whole room (they list everyone's stock inside) only for its keeper and supervisor.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
 
 from coldpledge.inventory.models import AttachmentLink, Commodity, Lot, Operation, Seal
 from coldpledge.parties.models import Organisation, User
@@ -61,7 +64,18 @@ def _supervised_rooms(p: Principal) -> Select[Any]:
 def _receipt_ids(p: Principal) -> Select[Any] | None:
     """Receipts a party sees through its relationship to the receipt itself."""
     if p.party_type is PartyType.BANK:
-        return select(Pledge.receipt_id).where(Pledge.pledgee_org_id == p.org_id)
+        # A pledge in any status keeps the receipt in view, so a bank still sees what it declined
+        # or discharged; but not once the receipt is offered to another bank, whose pledge,
+        # registration, releases and history are none of its business.
+        later = aliased(Pledge)
+        return select(Pledge.receipt_id).where(
+            Pledge.pledgee_org_id == p.org_id,
+            ~exists().where(
+                later.receipt_id == Pledge.receipt_id,
+                later.id > Pledge.id,
+                later.pledgee_org_id != p.org_id,
+            ),
+        )
     if p.party_type is PartyType.BORROWER:
         return select(Receipt.id).where(Receipt.holder_org_id == p.org_id)
     if p.party_type is PartyType.INSURER:
@@ -121,10 +135,12 @@ def _visible_receipt_ids(p: Principal) -> Select[Any]:
 
 
 def operations_rule(p: Principal) -> ColumnElement[bool]:
-    return or_(
-        Operation.lot_id.in_(_lot_ids(p)),
-        and_(Operation.lot_id.is_(None), Operation.room_id.in_(_room_ids(p))),
-    )
+    on_lots = Operation.lot_id.in_(_lot_ids(p))
+    if p.party_type not in (PartyType.KEEPER, PartyType.SUPERVISOR):
+        # Sealing a room records the stock of every owner inside it: owners, banks and insurers
+        # see what was done to their own lots (and the room's seals), not that list.
+        return on_lots
+    return or_(on_lots, and_(Operation.lot_id.is_(None), Operation.room_id.in_(_room_ids(p))))
 
 
 def seals_rule(p: Principal) -> ColumnElement[bool]:

@@ -71,18 +71,24 @@ def issue_access_token(settings: Settings, *, user_id: int, now: datetime) -> Ac
     return AccessToken(token=token, expires_at=expires_at)
 
 
-def read_access_token(settings: Settings, token: str) -> int | None:
-    """The user id a valid, unexpired token was issued to, or None."""
+def read_access_token(settings: Settings, token: str, *, now: datetime) -> int | None:
+    """The user id a valid token was issued to, if it is live at ``now``, or None.
+
+    Expiry is judged on the app's clock (``now``), the same clock that issued the token, rather
+    than on PyJWT's wall clock, so issuing and checking can never disagree about the time.
+    """
     try:
         claims = jwt.decode(
             token,
             settings.secret_key.get_secret_value(),
             algorithms=[TOKEN_ALGORITHM],
             audience=TOKEN_AUDIENCE,
-            options={"require": ["sub", "exp", "iat", "aud"]},
+            options={"require": ["sub", "exp", "iat", "aud"], "verify_exp": False, "verify_iat": False},
         )
+        if not int(claims["iat"]) <= now.timestamp() < int(claims["exp"]):
+            return None
         return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError, KeyError):
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from coldpledge.config import Settings
 from coldpledge.errors import N_, Conflict, InvalidInput, TooManyAttempts, Unauthenticated
 from coldpledge.parties import security
 from coldpledge.parties.access import obtain, require, restrict
-from coldpledge.parties.models import Organisation, User, WebSession
+from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
 from coldpledge.parties.policy import PERMISSIONS, Principal, role_allowed_for
 from coldpledge.parties.schemas import OrganisationIn, UserIn
 from coldpledge.uow import UnitOfWork
@@ -36,34 +36,55 @@ def permissions_of(principal: Principal) -> list[str]:
 
 
 def authenticate(uow: UnitOfWork, settings: Settings, username: str, password: str) -> User:
-    """Check a username and password, counting failures and locking the account for a while
-    after too many, so passwords cannot be guessed at speed."""
+    """Check a username and password. Failures are counted per username, existing or not, and
+    after too many the name is locked for a while, so passwords cannot be guessed at speed and the
+    answers never tell real usernames from invented ones."""
     now = uow.now()
+    name = username.strip().lower()[:64]
     with uow:
-        user = uow.session.scalars(
-            select(User).where(User.username == username.strip().lower()).with_for_update(of=User)
-        ).first()
-        if user is None or not user.is_active or not user.organisation.is_active:
-            security.burn_verification(settings)
-            raise Unauthenticated(N_("Wrong username or password."))
-        if user.locked_until is not None and user.locked_until > now:
+        throttle = uow.session.get(LoginThrottle, name, with_for_update=True)
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
             raise TooManyAttempts(
-                N_("Too many failed sign-ins; try again after {until}."), until=user.locked_until.isoformat()
+                N_("Too many failed sign-ins; try again after {until}."),
+                until=throttle.locked_until.isoformat(),
             )
-        if not security.verify_password(settings, user.password_hash, password):
-            user.failed_logins += 1
-            if user.failed_logins >= settings.login_max_failures:
-                user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
-                user.failed_logins = 0
+        user = uow.session.scalars(select(User).where(User.username == name)).first()
+        usable = user is not None and user.is_active and user.organisation.is_active
+        if user is None or not usable:
+            security.burn_verification(settings)
+        if user is None or not usable or not security.verify_password(settings, user.password_hash, password):
+            _count_failure(uow, settings, throttle, name, now)
             uow.commit()
             raise Unauthenticated(N_("Wrong username or password."))
         if security.hasher(settings).check_needs_rehash(user.password_hash):
             user.password_hash = security.hash_password(settings, password)
-        user.failed_logins = 0
-        user.locked_until = None
+        if throttle is not None:
+            uow.session.delete(throttle)
         user.last_login_at = now
         uow.commit()
         return user
+
+
+def _count_failure(
+    uow: UnitOfWork, settings: Settings, throttle: LoginThrottle | None, name: str, now: datetime
+) -> None:
+    window = timedelta(minutes=settings.login_lockout_minutes)
+    # Forget old failures so a flood of invented usernames cannot grow the table without bound.
+    uow.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < now - window, LoginThrottle.username != name
+        )
+    )
+    if throttle is None:
+        throttle = LoginThrottle(username=name, failures=0, last_failure_at=now)
+        uow.session.add(throttle)
+    elif throttle.last_failure_at < now - window:
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    if throttle.failures >= settings.login_max_failures:
+        throttle.locked_until = now + window
+        throttle.failures = 0
 
 
 def issue_token(uow: UnitOfWork, settings: Settings, username: str, password: str) -> security.AccessToken:
@@ -99,8 +120,8 @@ def close_web_session(uow: UnitOfWork, token: str) -> None:
         uow.commit()
 
 
-def user_from_bearer(session: Session, settings: Settings, token: str) -> User | None:
-    user_id = security.read_access_token(settings, token)
+def user_from_bearer(session: Session, settings: Settings, token: str, now: datetime) -> User | None:
+    user_id = security.read_access_token(settings, token, now=now)
     if user_id is None:
         return None
     user = session.get(User, user_id)
@@ -162,8 +183,8 @@ def create_user(uow: UnitOfWork, settings: Settings, principal: Principal, data:
             raise InvalidInput(
                 N_("The role {role} does not belong in an organisation of type {party_type}."),
                 field="role",
-                role=data.role.value,
-                party_type=org.party_type.value,
+                role=data.role.label,
+                party_type=org.party_type.label,
             )
         if uow.session.scalar(select(func.count()).where(User.username == data.username)):
             raise Conflict(N_("The username {username} is taken."), field="username", username=data.username)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coldpledge.errors import N_, Conflict, IllegalTransition
+from coldpledge.errors import N_, Conflict, IllegalTransition, Words
 from coldpledge.receipts.lifecycle import ReceiptAction, ReceiptStatus, allowed_actions
 from coldpledge.uow import CONSTRAINT_MESSAGES
 
@@ -35,13 +35,30 @@ def illegal(status: ReceiptStatus, action: ReceiptAction) -> IllegalTransition:
     )
 
 
+# What each gap of the inbound check means to the keeper who has to close it.
+GAP_LABELS = {
+    "lot_not_in_stock": N_("the lot is not in stock"),
+    "not_weighed": N_("the lot has not been weighed"),
+    "exceeds_verified_stock": N_("the quantity exceeds the verified stock"),
+    "exceeds_cartons": N_("the cartons exceed those in the lot"),
+    "quality_not_passed": N_("the quality inspection has not passed"),
+    "not_sealed": N_("the lot is not sealed"),
+    "no_photo": N_("there is no photo of the goods"),
+    "no_customs_declaration": N_("the customs declaration number is missing"),
+    "no_quarantine_certificate": N_("the quarantine certificate number is missing"),
+}
+
+
 class IncompleteCheck(Conflict):
     """The inbound check (weigh, inspect, seal, photos, documents) is not finished."""
 
     code = "inbound_check_incomplete"
 
     def __init__(self, missing: list[str]) -> None:
-        super().__init__(N_("The receipt cannot be issued yet: {missing}."), missing=", ".join(missing))
+        super().__init__(
+            N_("The receipt cannot be issued yet: {missing}."),
+            missing=Words(GAP_LABELS.get(gap, gap) for gap in missing),
+        )
         self.missing = missing
 
     def extra(self) -> dict[str, Any]:

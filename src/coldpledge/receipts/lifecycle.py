@@ -26,7 +26,7 @@ from coldpledge.errors import N_
         "loss_reported": N_("Loss reported"),
         "cancelled": N_("Cancelled"),
         "replaced": N_("Replaced"),
-        "split": N_("Split"),
+        "split": N_("Split into new receipts"),
     },
     {
         "draft": "grey",

@@ -117,6 +117,7 @@ class Receipt(Base):
 
     __tablename__ = "receipts"
     __permission__ = "receipt"
+    __label__ = N_("receipt")
     __subject_type__ = "receipt"
     __table_args__ = (
         CheckConstraint("quantity_g >= 0", name="quantity_not_negative"),
@@ -194,6 +195,7 @@ class Pledge(Base):
 
     __tablename__ = "pledges"
     __permission__ = "receipt"
+    __label__ = N_("pledge")
     __table_args__ = (
         Index(
             "uq_pledges_one_live_per_receipt",
@@ -227,6 +229,7 @@ class Release(Base):
 
     __tablename__ = "releases"
     __permission__ = "release"
+    __label__ = N_("release instruction")
     __subject_type__ = "release"
     __table_args__ = (
         CheckConstraint("quantity_g > 0", name="quantity_positive"),

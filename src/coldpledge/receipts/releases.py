@@ -191,7 +191,7 @@ def execute_outbound(uow: UnitOfWork, principal: Principal, lot_id: int, data: O
         receipt = uow.session.get(Receipt, release.receipt_id, with_for_update=True) if release else None
         if release is None or receipt is None or receipt.lot_id != lot.id:
             raise InvalidInput(N_("That release instruction is not for this lot."), field="release_id")
-        _check_instruction(uow, release, data)
+        _check_instruction(uow, principal, release, receipt, data)
         action = _EXECUTES[release.kind]
         if not is_allowed(receipt.status, action):
             raise illegal(receipt.status, action)
@@ -277,7 +277,9 @@ _NOTATIONS = {
 }
 
 
-def _check_instruction(uow: UnitOfWork, release: Release, data: OutboundIn) -> None:
+def _check_instruction(
+    uow: UnitOfWork, principal: Principal, release: Release, receipt: Receipt, data: OutboundIn
+) -> None:
     if release.status is not ReleaseStatus.APPROVED:
         raise Conflict(
             N_("Release instruction {ident} is {status_label}, not approved."),
@@ -291,10 +293,13 @@ def _check_instruction(uow: UnitOfWork, release: Release, data: OutboundIn) -> N
             until=release.valid_until.isoformat(),
         )
     if not hmac.compare_digest(release.code_sha256 or "", _digest(data.release_code.strip().upper())):
+        before = snapshot(release)
         release.failed_code_attempts += 1
         if release.failed_code_attempts >= MAX_CODE_ATTEMPTS:
             release.status = ReleaseStatus.CANCELLED
             release.decision_note = "too many wrong codes"
+        # Kept even though the outbound fails: a wrong code at the dock is evidence in itself.
+        uow.record(principal, "release.wrong_code", release, before=before, related=[receipt.subject_ref])
         uow.commit()
         raise PermissionDenied(N_("The release code is wrong."), field="release_code")
     if _plate(data.vehicle_plate) != _plate(release.vehicle_plate):

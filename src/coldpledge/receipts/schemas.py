@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from coldpledge.inventory.schemas import MAX_GRAMS, PLATE_PATTERN, Strict, WeighingIn
+from coldpledge.db import MAX_ID
+from coldpledge.inventory.schemas import MAX_GRAMS, PLATE_PATTERN, Strict, WeighingIn, aware_moment
 from coldpledge.receipts.lifecycle import ReceiptStatus
 from coldpledge.receipts.models import NotationKind, PledgeStatus, ReleaseKind, ReleaseStatus
 
@@ -16,7 +17,7 @@ ID_NUMBER_PATTERN = r"^[0-9A-Za-z]{6,18}$"
 
 
 class ReceiptCreateIn(Strict):
-    lot_id: int = Field(gt=0)
+    lot_id: int = Field(gt=0, le=MAX_ID)
     quantity_g: int = Field(gt=0, le=MAX_GRAMS)
     cartons: int = Field(gt=0, le=10_000_000)
     storage_period_end: date = Field(description="储存期限: when the storage agreement ends")
@@ -25,21 +26,23 @@ class ReceiptCreateIn(Strict):
     )
     loss_standard: str | None = Field(default=None, max_length=200, description="损耗标准, e.g. 干耗 ≤ 0.3%")
     negotiable: bool = True
-    insurer_org_id: int | None = Field(default=None, gt=0)
+    insurer_org_id: int | None = Field(default=None, gt=0, le=MAX_ID)
     insured_amount_fen: int | None = Field(default=None, ge=0, le=10**15)
-    insurance_until: date | None = None
+    # Checked even when left out, so that half an insurance is refused whichever part is missing.
+    insurance_until: date | None = Field(default=None, validate_default=True)
     registry_code: str | None = Field(default=None, max_length=64, description="中仓登 national receipt code")
 
-    @model_validator(mode="after")
-    def _insurance_complete(self) -> ReceiptCreateIn:
+    @field_validator("insurance_until")
+    @classmethod
+    def _insurance_complete(cls, insurance_until: date | None, info: ValidationInfo) -> date | None:
         given = [
-            self.insurer_org_id is not None,
-            self.insured_amount_fen is not None,
-            self.insurance_until is not None,
+            info.data.get("insurer_org_id") is not None,
+            info.data.get("insured_amount_fen") is not None,
+            insurance_until is not None,
         ]
         if any(given) and not all(given):
             raise ValueError("insurer_org_id, insured_amount_fen and insurance_until go together")
-        return self
+        return insurance_until
 
 
 class ReasonIn(Strict):
@@ -51,12 +54,12 @@ class NoteIn(Strict):
 
 
 class TransferIn(Strict):
-    to_org_id: int = Field(gt=0)
+    to_org_id: int = Field(gt=0, le=MAX_ID)
     note: str | None = Field(default=None, max_length=500)
 
 
 class PledgeRequestIn(Strict):
-    pledgee_org_id: int = Field(gt=0)
+    pledgee_org_id: int = Field(gt=0, le=MAX_ID)
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -65,11 +68,10 @@ class PledgeAcceptIn(Strict):
     registered_at: datetime | None = Field(default=None, description="Registration time; priority follows it")
     note: str | None = Field(default=None, max_length=500)
 
-    @model_validator(mode="after")
-    def _aware(self) -> PledgeAcceptIn:
-        if self.registered_at is not None and self.registered_at.tzinfo is None:
-            raise ValueError("registered_at needs a time zone")
-        return self
+    @field_validator("registered_at")
+    @classmethod
+    def _aware(cls, registered_at: datetime | None) -> datetime | None:
+        return None if registered_at is None else aware_moment("registered_at", registered_at)
 
 
 class CollectionIn(Strict):
@@ -82,11 +84,10 @@ class CollectionIn(Strict):
     )
     valid_until: datetime
 
-    @model_validator(mode="after")
-    def _aware(self) -> CollectionIn:
-        if self.valid_until.tzinfo is None:
-            raise ValueError("valid_until needs a time zone")
-        return self
+    @field_validator("valid_until")
+    @classmethod
+    def _aware(cls, valid_until: datetime) -> datetime:
+        return aware_moment("valid_until", valid_until)
 
 
 class ReleaseRequestIn(CollectionIn):
@@ -110,7 +111,7 @@ class SplitIn(Strict):
 
 
 class OutboundIn(WeighingIn):
-    release_id: int = Field(gt=0)
+    release_id: int = Field(gt=0, le=MAX_ID)
     release_code: str = Field(min_length=4, max_length=32, description="The one-time code of the release")
     collector_id_no: str = Field(pattern=ID_NUMBER_PATTERN, description="Checked against the instruction")
     cartons: int = Field(ge=0, le=10_000_000)

@@ -168,7 +168,7 @@ def create_draft(uow: UnitOfWork, principal: Principal, data: ReceiptCreateIn) -
     """The keeper drafts a receipt for a lot on the depositor's request."""
     with uow:
         require(principal, "receipt:create")
-        lot = obtain(uow.session, principal, Lot, data.lot_id, for_update=True)
+        lot = obtain(uow.session, principal, Lot, data.lot_id, for_update=True, field="lot_id")
         warehouse = uow.session.get_one(Warehouse, lot.warehouse_id)
         _must_be(
             principal, warehouse.keeper_org_id, N_("Only the warehouse that holds the lot may issue for it.")
@@ -302,15 +302,26 @@ def transfer(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Trans
         if new_holder.id == receipt.holder_org_id:
             raise InvalidInput(N_("The receipt already belongs to that organisation."), field="to_org_id")
         old_holder = uow.session.get_one(Organisation, receipt.holder_org_id)
+        lot = receipt.lot
+        lot_before = snapshot(lot)
         receipt.holder_org_id = new_holder.id
-        receipt.lot.owner_org_id = new_holder.id
+        lot.owner_org_id = new_holder.id
+        parties = [f"org:{old_holder.id}", f"org:{new_holder.id}"]
         finish(
             uow,
             principal,
             step,
             reason=data.note,
-            related=[f"org:{old_holder.id}", f"org:{new_holder.id}"],
+            related=parties,
             notation=(NotationKind.ENDORSEMENT, f"{old_holder.name} → {new_holder.name}", None),
+        )
+        uow.record(
+            principal,
+            "lot.transfer",
+            lot,
+            before=lot_before,
+            reason=data.note,
+            related=[receipt.subject_ref, *parties],
         )
         uow.commit()
         return receipt

@@ -54,6 +54,7 @@ class Warehouse(Base):
 
     __tablename__ = "warehouses"
     __permission__ = "warehouse"
+    __label__ = N_("warehouse")
     __subject_type__ = "warehouse"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,6 +82,7 @@ class Room(Base):
 
     __tablename__ = "rooms"
     __permission__ = "warehouse"
+    __label__ = N_("room")
     __subject_type__ = "room"
     __table_args__ = (
         UniqueConstraint("warehouse_id", "code"),
@@ -120,6 +122,7 @@ class VirtualWarehouse(Base):
 
     __tablename__ = "virtual_warehouses"
     __permission__ = "virtual_warehouse"
+    __label__ = N_("virtual warehouse")
     __subject_type__ = "virtual_warehouse"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,6 +164,7 @@ class ReleaseWindow(Base):
 
     __tablename__ = "release_windows"
     __permission__ = "virtual_warehouse"
+    __label__ = N_("release window")
     __subject_type__ = "release_window"
     __table_args__ = (CheckConstraint("start_minute < end_minute", name="start_before_end"),)
 
@@ -186,6 +190,7 @@ class SupervisionPolicy(Base):
 
     __tablename__ = "supervision_policies"
     __permission__ = "virtual_warehouse"
+    __label__ = N_("supervision policy")
     __subject_type__ = "supervision_policy"
     __table_args__ = (UniqueConstraint("virtual_warehouse_id", "version"),)
 

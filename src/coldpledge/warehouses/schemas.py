@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from coldpledge.db import MAX_ID
 from coldpledge.units import e6_to_degrees, mc_to_celsius
 from coldpledge.warehouses.models import (
     AreaKind,
@@ -37,28 +38,41 @@ class WarehouseIn(Strict):
     registry_code: str | None = Field(
         default=None, max_length=64, description="中仓登 warehouse archive code"
     )
-    keeper_org_id: int | None = Field(default=None, gt=0, description="Only the platform operator sets this")
+    keeper_org_id: int | None = Field(
+        default=None, gt=0, le=MAX_ID, description="Only the platform operator sets this"
+    )
 
 
 class RoomIn(Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     kind: AreaKind = AreaKind.ROOM
-    parent_room_id: int | None = Field(default=None, gt=0)
+    # Checked even when left out: a zone without a parent is as wrong as a room with one.
+    parent_room_id: int | None = Field(default=None, gt=0, le=MAX_ID, validate_default=True)
     temperature_class: TemperatureClass
-    set_point_c: Decimal = Field(ge=-60, le=60)
-    band_low_c: Decimal = Field(ge=-60, le=60)
-    band_high_c: Decimal = Field(ge=-60, le=60)
-    area_m2: int | None = Field(default=None, gt=0)
-    volume_m3: int | None = Field(default=None, gt=0)
+    # Stored in milli-degrees: a finer value would have to be rounded, so it is refused here. The
+    # band comes before the set point so that the set point's check can read it.
+    band_low_c: Decimal = Field(ge=-60, le=60, decimal_places=3)
+    band_high_c: Decimal = Field(ge=-60, le=60, decimal_places=3)
+    set_point_c: Decimal = Field(ge=-60, le=60, decimal_places=3)
+    # Far above the largest cold stores, and within the database's 32-bit integers.
+    area_m2: int | None = Field(default=None, gt=0, le=10_000_000)
+    volume_m3: int | None = Field(default=None, gt=0, le=100_000_000)
 
-    @model_validator(mode="after")
-    def _band_holds_set_point(self) -> RoomIn:
-        if not self.band_low_c <= self.set_point_c <= self.band_high_c:
-            raise ValueError("set_point_c must lie between band_low_c and band_high_c")
-        if (self.kind is AreaKind.ZONE) != (self.parent_room_id is not None):
+    @field_validator("parent_room_id")
+    @classmethod
+    def _zone_has_parent(cls, parent_room_id: int | None, info: ValidationInfo) -> int | None:
+        if "kind" in info.data and (info.data["kind"] is AreaKind.ZONE) != (parent_room_id is not None):
             raise ValueError("a zone needs parent_room_id, and a room must not have one")
-        return self
+        return parent_room_id
+
+    @field_validator("set_point_c")
+    @classmethod
+    def _band_holds_set_point(cls, set_point_c: Decimal, info: ValidationInfo) -> Decimal:
+        low, high = info.data.get("band_low_c"), info.data.get("band_high_c")
+        if low is not None and high is not None and not low <= set_point_c <= high:
+            raise ValueError("set_point_c must lie between band_low_c and band_high_c")
+        return set_point_c
 
 
 class RoomOut(BaseModel):
@@ -141,11 +155,13 @@ class ReleaseWindowIn(Strict):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @model_validator(mode="after")
-    def _start_before_end(self) -> ReleaseWindowIn:
-        if parse_hhmm(self.start) >= parse_hhmm(self.end):
+    @field_validator("end")
+    @classmethod
+    def _start_before_end(cls, end: str, info: ValidationInfo) -> str:
+        start = info.data.get("start")
+        if start is not None and parse_hhmm(start) >= parse_hhmm(end):
             raise ValueError("start must be before end")
-        return self
+        return end
 
 
 class ReleaseWindowOut(BaseModel):
@@ -192,18 +208,33 @@ class PolicyOut(BaseModel):
 class VirtualWarehouseIn(Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=2, max_length=200)
-    warehouse_id: int = Field(gt=0)
-    supervisor_org_id: int = Field(gt=0)
-    room_ids: list[int] = Field(min_length=1)
+    warehouse_id: int = Field(gt=0, le=MAX_ID)
+    supervisor_org_id: int = Field(gt=0, le=MAX_ID)
+    room_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(min_length=1, max_length=500)
     mode: SupervisionMode = SupervisionMode.STATIC
     agreement_no: str | None = Field(default=None, max_length=64, description="质押监管协议编号")
     parameters: PolicyParameters | None = Field(
-        default=None, description="Initial policy; defaults follow the coldest room's temperature class"
+        default=None,
+        validate_default=True,
+        description="Initial policy; defaults follow the coldest room's temperature class",
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _mode_and_policy_agree(
+        cls, parameters: PolicyParameters | None, info: ValidationInfo
+    ) -> PolicyParameters | None:
+        mode = info.data.get("mode")
+        # The defaults carry no minimum stock, and a dynamic pledge without one controls nothing.
+        if parameters is None and mode is SupervisionMode.DYNAMIC:
+            raise ValueError("a dynamic pledge needs parameters with a minimum control value or quantity")
+        if parameters is not None and mode is not None and parameters.mode is not mode:
+            raise ValueError("mode and parameters.mode must be the same")
+        return parameters
 
 
 class StaffIn(Strict):
-    user_id: int = Field(gt=0)
+    user_id: int = Field(gt=0, le=MAX_ID)
 
 
 class VirtualWarehouseOut(BaseModel):

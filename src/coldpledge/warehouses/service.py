@@ -65,7 +65,13 @@ class VirtualWarehouseView:
 
 def get_virtual_warehouse(session: Session, principal: Principal, vw_id: int) -> VirtualWarehouseView:
     vw = obtain(session, principal, VirtualWarehouse, vw_id)
-    rooms = list(session.scalars(select(Room).where(Room.virtual_warehouse_id == vw.id).order_by(Room.code)))
+    # Only the rooms the caller may see, as in a warehouse's detail: a bank or an owner sees the
+    # rooms its goods are in, not every room the virtual warehouse spans.
+    rooms = list(
+        session.scalars(
+            restrict(principal, "view", Room).where(Room.virtual_warehouse_id == vw.id).order_by(Room.code)
+        )
+    )
     windows = list(
         session.scalars(
             select(ReleaseWindow)
@@ -196,7 +202,7 @@ def create_virtual_warehouse(
 ) -> VirtualWarehouse:
     with uow:
         require(principal, "virtual_warehouse:create")
-        warehouse = obtain(uow.session, principal, Warehouse, data.warehouse_id)
+        warehouse = obtain(uow.session, principal, Warehouse, data.warehouse_id, field="warehouse_id")
         _org_of_type(uow.session, data.supervisor_org_id, PartyType.SUPERVISOR, "supervisor_org_id")
         _unique(uow.session, VirtualWarehouse.code, data.code, "code")
         rooms = list(uow.session.scalars(select(Room).where(Room.id.in_(data.room_ids)).with_for_update()))
@@ -293,7 +299,9 @@ def remove_release_window(uow: UnitOfWork, principal: Principal, vw_id: int, win
         vw = obtain(uow.session, principal, VirtualWarehouse, vw_id, "manage_windows", for_update=True)
         window = uow.session.get(ReleaseWindow, window_id)
         if window is None or window.virtual_warehouse_id != vw.id or window.removed_at is not None:
-            raise NotFound(N_("{thing} {ident} was not found."), thing="release window", ident=window_id)
+            raise NotFound(
+                N_("The {thing} {ident} was not found."), thing=N_("release window"), ident=window_id
+            )
         before = snapshot(window)
         window.removed_at = uow.now()
         uow.record(principal, "release_window.remove", window, before=before, related=[vw.subject_ref])
@@ -355,7 +363,7 @@ def _org_of_type(session: Session, org_id: int, party_type: PartyType, field: st
             N_("Organisation {ident} is not a {party_type}."),
             field=field,
             ident=org_id,
-            party_type=party_type.value,
+            party_type=party_type.label,
         )
     return org
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +17,7 @@ from coldpledge.i18n import negotiate, set_locale
 from coldpledge.inventory.files import FileStore
 from coldpledge.uow import Clock
 from coldpledge.web import errors
-from coldpledge.web.deps import Runtime
+from coldpledge.web.deps import Runtime, ids_in_range
 
 STATIC_DIR = Path(__file__).parent / "static"
 LANG_COOKIE = "coldpledge_lang"
@@ -39,6 +39,7 @@ def create_app(
         summary="冷链仓单质押融资监管平台 · cold-chain warehouse-receipt pledge supervision",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(ids_in_range)],
     )
     if runtime is None:
         database = database or Database(settings.database_url)

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from coldpledge.config import Settings
+from coldpledge.db import MAX_ID
 from coldpledge.errors import N_, PermissionDenied, Unauthenticated
 from coldpledge.inventory.files import FileStore
 from coldpledge.parties.policy import Principal
@@ -41,6 +43,35 @@ def runtime(request: Request) -> Runtime:
     return found
 
 
+def ids_in_range(request: Request) -> None:
+    """Refuse (422) an id in the path or the query string that no row can have.
+
+    FastAPI checks only that ``lot_id`` is an integer; one beyond the database's integers would
+    reach the query and fail there as a server error. Every route depends on this (``create_app``).
+    """
+    errors = []
+    for source, params in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in params.items():
+            if not name.endswith("_id"):
+                continue
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                continue  # not an integer at all: the route's own validation names it
+            if abs(number) > MAX_ID:
+                errors.append(
+                    {
+                        "type": "less_than_equal",
+                        "loc": (source, name),
+                        "msg": f"Input should be less than or equal to {MAX_ID}",
+                        "input": value,
+                        "ctx": {"le": MAX_ID},
+                    }
+                )
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def read_session(request: Request) -> Iterator[Session]:
     session = runtime(request).read_session()
     try:
@@ -66,11 +97,20 @@ def current_principal(request: Request, session: ReadSession) -> Principal:
     A cookie is an ambient credential, so unsafe requests made with one must also carry the
     session's CSRF token in the ``X-CSRF-Token`` header.
     """
+    try:
+        return _identify(request, session)
+    finally:
+        # End the read transaction that looked the caller up. On SQLite it pins a snapshot: a
+        # write committed later in this request would be invisible to the answer built after it.
+        session.rollback()
+
+
+def _identify(request: Request, session: Session) -> Principal:
     rt = runtime(request)
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        user = user_from_bearer(session, rt.settings, credentials.strip())
+        user = user_from_bearer(session, rt.settings, credentials.strip(), rt.now())
         if user is None:
             raise Unauthenticated(N_("The access token is invalid or has expired; sign in again."))
         return principal_for(user)

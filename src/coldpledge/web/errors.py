@@ -11,21 +11,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from coldpledge.errors import N_, DomainError, Unauthenticated
-from coldpledge.i18n import gettext
+from coldpledge.errors import N_, DomainError, Unauthenticated, Words
+from coldpledge.i18n import current_locale, gettext
 
 log = logging.getLogger(__name__)
 
 # Parameters that are themselves words (a model name, a state) and so are translated too.
-_WORD_PARAMS = frozenset({"thing", "state_label", "status_label", "action", "party_type", "role", "kind"})
+_WORD_PARAMS = frozenset(
+    {"thing", "state_label", "status_label", "action", "party_type", "role", "kind", "temperature_class"}
+)
 
 
 def translate(message: str, params: dict[str, Any]) -> str:
-    words = {
-        key: gettext(value) if key in _WORD_PARAMS and isinstance(value, str) else value
-        for key, value in params.items()
-    }
+    words = {key: _parameter(key, value) for key, value in params.items()}
     return gettext(message).format(**words) if words else gettext(message)
+
+
+def _parameter(key: str, value: Any) -> Any:
+    if isinstance(value, Words):
+        # Chinese lists things with the enumeration comma: 尚未过磅、尚未施封
+        separator = "、" if current_locale() == "zh_Hans_CN" else ", "
+        return separator.join(gettext(word) for word in value)
+    if key in _WORD_PARAMS and isinstance(value, str):
+        return gettext(value)
+    return value
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -35,7 +44,10 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        body = error_body(exc.code, translate(exc.message, exc.params), field=exc.field, **exc.extra())
+        detail = translate(exc.message, exc.params)
+        # The same ``errors`` list as a validation error, so a client shows every 422 alike.
+        errors = [{"field": exc.field, "message": detail, "type": exc.code}] if exc.field else None
+        body = error_body(exc.code, detail, field=exc.field, errors=errors, **exc.extra())
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
         return JSONResponse(body, status_code=exc.status, headers=headers)
 

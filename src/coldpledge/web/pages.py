@@ -16,7 +16,7 @@ from coldpledge.errors import DomainError, NotFound
 from coldpledge.i18n import gettext
 from coldpledge.parties import service as parties
 from coldpledge.receipts import queries
-from coldpledge.web.deps import SESSION_COOKIE, ReadSession, RuntimeDep, Uow
+from coldpledge.web.deps import SESSION_COOKIE, ReadSession, Runtime, RuntimeDep, Uow
 from coldpledge.web.errors import translate
 from coldpledge.web.templating import render
 
@@ -47,11 +47,11 @@ def login(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
-        return _login_again(request, username, gettext("The form expired; please try again."), 403)
+        return _login_again(request, rt, username, gettext("The form expired; please try again."), 403)
     try:
         token, _csrf = parties.open_web_session(uow, rt.settings, username, password)
     except DomainError as error:
-        return _login_again(request, username, translate(error.message, error.params), error.status)
+        return _login_again(request, rt, username, translate(error.message, error.params), error.status)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -65,12 +65,14 @@ def login(
     return response
 
 
-def _login_again(request: Request, username: str, error: str, status_code: int) -> Response:
+def _login_again(request: Request, rt: Runtime, username: str, error: str, status_code: int) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
         request, "login.html", status_code=status_code, csrf_token=token, error=error, username=username
     )
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=rt.settings.secure_cookies
+    )
     return response
 
 

@@ -49,6 +49,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("code", name=op.f("uq_commodities_code")),
     )
     op.create_table(
+        "login_throttles",
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", coldpledge.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_failure_at", coldpledge.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("username", name=op.f("pk_login_throttles")),
+    )
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_login_throttles_last_failure_at"), ["last_failure_at"], unique=False
+        )
+
+    op.create_table(
         "organisations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -108,8 +121,6 @@ def upgrade() -> None:
         ),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", coldpledge.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_login_at", coldpledge.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", coldpledge.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -1079,5 +1090,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_organisations_party_type"))
 
     op.drop_table("organisations")
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_throttles_last_failure_at"))
+
+    op.drop_table("login_throttles")
     op.drop_table("commodities")
     # ### end Alembic commands ###

@@ -1,0 +1,881 @@
+"""The permission matrix: for every API route, who sees its target and who may act on it.
+
+This file is the expectation table that ``test_permission_matrix`` checks against the running app.
+It is written by hand from the rules (DESIGN §1, ``parties/scopes.py``, ``parties/policy.py`` and
+the party checks in the services), never derived from them, so a change to a rule shows up as a
+failing case instead of silently moving the expectation with it.
+
+How a persona's answer follows from a case:
+
+1. anonymous: 401 (only the token endpoint answers 200 without a token);
+2. ``odd``: the few answers the rules below do not give, each with its reason;
+3. ``gate``: a permission the service checks before it looks at any row (``require``); a role
+   without it gets 403 whether or not it could see the target, and that reveals nothing;
+4. not in ``seen_by``: 404, exactly as if the target did not exist (``unseen``: 422 when the
+   target is named in the request body rather than the path, as a wrong field, and again exactly
+   as for an id that does not exist);
+5. in ``may``: the success status;
+6. everyone else who sees the target: 403 (the role lacks the permission, or the organisation is
+   not the party the step belongs to: holder, pledgee, issuing keeper).
+
+The world (``tests/world.py``) in short:
+
+- Yangshan (keeper: rooms YS-F18, YS-F25 frozen, YS-C04 chilled) and Dongjiang (keeper: DJ-F18);
+  Ken's (keeper2) North warehouse (BF-F18).
+- Virtual warehouses: ys-frozen (YS-F18 + YS-F25, inspector Ivy assigned), ys-chilled (YS-C04),
+  dj-frozen (DJ-F18), all supervised by Sam's company; north (BF-F18) by Sue's (supervisor2).
+- Lots and receipts (every lot is sealed by its supervisor):
+  pledged (YS-F18, borrower, pledged to bank), pledged_with_release (YS-F18, borrower, pledged to
+  bank, one requested release), pending (DJ-F18, borrower2, offered to bank2), issued (YS-F25,
+  borrower, insured by insurer), draft (YS-F25, borrower2, draft receipt), free (YS-F18, borrower,
+  no receipt), north (BF-F18, borrower, issued by keeper2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.support import in_days, tiny_png, today
+from tests.world import ORGS, PASSWORD, USERS, World
+
+ANONYMOUS = "anonymous"
+PERSONAS: tuple[str, ...] = tuple(USERS)
+API = "/api/v1"
+
+
+def only(*names: str) -> frozenset[str]:
+    unknown = set(names) - set(USERS)
+    assert not unknown, f"not personas of the world: {sorted(unknown)}"
+    return frozenset(names)
+
+
+EVERYONE = frozenset(USERS)
+
+
+# --- who sees what in the world -------------------------------------------------------------------
+# persona -> the world's objects (by their key in ``World``) the persona sees.
+
+ALL_RECEIPTS = frozenset({"pledged", "pledged_with_release", "pending", "issued", "draft", "north"})
+RECEIPTS_SEEN: dict[str, frozenset[str]] = {
+    "admin": ALL_RECEIPTS,
+    # A bank sees the receipts pledged or offered in pledge to it, nothing of the other bank's.
+    "bank": frozenset({"pledged", "pledged_with_release"}),
+    "bankviewer": frozenset({"pledged", "pledged_with_release"}),
+    "bank2": frozenset({"pending"}),
+    # A borrower sees the receipts it holds, whoever issued them (north is keeper2's).
+    "borrower": frozenset({"pledged", "pledged_with_release", "issued", "north"}),
+    # The holder sees its receipt from the draft on: it was drafted at its request.
+    "borrower2": frozenset({"pending", "draft"}),
+    "keeper": frozenset({"pledged", "pledged_with_release", "pending", "issued", "draft"}),
+    "keeper2": frozenset({"north"}),
+    "supervisor": frozenset({"pledged", "pledged_with_release", "pending", "issued", "draft"}),
+    # Ivy is assigned to ys-frozen only: YS-F18 and YS-F25, not Dongjiang.
+    "inspector": frozenset({"pledged", "pledged_with_release", "issued", "draft"}),
+    # Ian belongs to Sam's company but is assigned nowhere.
+    "inspector2": frozenset(),
+    "supervisor2": frozenset({"north"}),
+    "insurer": frozenset({"issued"}),
+    # Gary guarantees nothing yet.
+    "guarantor": frozenset(),
+}
+
+ALL_LOTS = frozenset(ALL_RECEIPTS | {"free"})
+LOTS_SEEN: dict[str, frozenset[str]] = {
+    "admin": ALL_LOTS,
+    # Banks and insurers see the lots behind their receipts.
+    "bank": frozenset({"pledged", "pledged_with_release"}),
+    "bankviewer": frozenset({"pledged", "pledged_with_release"}),
+    "bank2": frozenset({"pending"}),
+    # An owner sees its goods, with or without a receipt.
+    "borrower": frozenset({"pledged", "pledged_with_release", "issued", "free", "north"}),
+    "borrower2": frozenset({"pending", "draft"}),
+    "keeper": ALL_LOTS - {"north"},
+    "keeper2": frozenset({"north"}),
+    "supervisor": ALL_LOTS - {"north"},
+    "inspector": frozenset({"pledged", "pledged_with_release", "issued", "draft", "free"}),
+    "inspector2": frozenset(),
+    "supervisor2": frozenset({"north"}),
+    "insurer": frozenset({"issued"}),
+    "guarantor": frozenset(),
+}
+
+WAREHOUSES_SEEN: dict[str, frozenset[str]] = {
+    "admin": frozenset({"yangshan", "dongjiang", "north"}),
+    # Everyone but keepers and supervisors sees the warehouses its goods are in.
+    "bank": frozenset({"yangshan"}),
+    "bankviewer": frozenset({"yangshan"}),
+    "bank2": frozenset({"dongjiang"}),
+    "borrower": frozenset({"yangshan", "north"}),
+    "borrower2": frozenset({"yangshan", "dongjiang"}),
+    "keeper": frozenset({"yangshan", "dongjiang"}),
+    "keeper2": frozenset({"north"}),
+    "supervisor": frozenset({"yangshan", "dongjiang"}),
+    "inspector": frozenset({"yangshan"}),
+    "inspector2": frozenset(),
+    "supervisor2": frozenset({"north"}),
+    "insurer": frozenset({"yangshan"}),
+    "guarantor": frozenset(),
+}
+
+# Where each room is: the warehouse and the virtual warehouse that supervises it.
+ROOMS: dict[str, tuple[str, str]] = {
+    "YS-F18": ("yangshan", "ys-frozen"),
+    "YS-F25": ("yangshan", "ys-frozen"),
+    "YS-C04": ("yangshan", "ys-chilled"),
+    "DJ-F18": ("dongjiang", "dj-frozen"),
+    "BF-F18": ("north", "north"),
+}
+ROOMS_SEEN: dict[str, frozenset[str]] = {
+    "admin": frozenset(ROOMS),
+    # Owners, banks and insurers see the rooms their goods are in, not the whole building.
+    "bank": frozenset({"YS-F18"}),
+    "bankviewer": frozenset({"YS-F18"}),
+    "bank2": frozenset({"DJ-F18"}),
+    "borrower": frozenset({"YS-F18", "YS-F25", "BF-F18"}),
+    "borrower2": frozenset({"YS-F25", "DJ-F18"}),
+    # The keeper sees every room it keeps, supervised or not.
+    "keeper": frozenset({"YS-F18", "YS-F25", "YS-C04", "DJ-F18"}),
+    "keeper2": frozenset({"BF-F18"}),
+    "supervisor": frozenset({"YS-F18", "YS-F25", "YS-C04", "DJ-F18"}),
+    "inspector": frozenset({"YS-F18", "YS-F25"}),
+    "inspector2": frozenset(),
+    "supervisor2": frozenset({"BF-F18"}),
+    "insurer": frozenset({"YS-F25"}),
+    "guarantor": frozenset(),
+}
+
+VWS_SEEN: dict[str, frozenset[str]] = {
+    "admin": frozenset({"ys-frozen", "ys-chilled", "dj-frozen", "north"}),
+    # The virtual warehouses over the rooms one's goods are in: the bank needs their policy and
+    # release windows.
+    "bank": frozenset({"ys-frozen"}),
+    "bankviewer": frozenset({"ys-frozen"}),
+    "bank2": frozenset({"dj-frozen"}),
+    "borrower": frozenset({"ys-frozen", "north"}),
+    "borrower2": frozenset({"ys-frozen", "dj-frozen"}),
+    "keeper": frozenset({"ys-frozen", "ys-chilled", "dj-frozen"}),
+    "keeper2": frozenset({"north"}),
+    "supervisor": frozenset({"ys-frozen", "ys-chilled", "dj-frozen"}),
+    "inspector": frozenset({"ys-frozen"}),
+    "inspector2": frozenset(),
+    "supervisor2": frozenset({"north"}),
+    "insurer": frozenset({"ys-frozen"}),
+    "guarantor": frozenset(),
+}
+
+# A release instruction is seen by whoever sees its receipt.
+RELEASE_RECEIPT = {"requested": "pledged_with_release"}
+RELEASES_SEEN: dict[str, frozenset[str]] = {
+    persona: frozenset(key for key, receipt in RELEASE_RECEIPT.items() if receipt in receipts)
+    for persona, receipts in RECEIPTS_SEEN.items()
+}
+
+# Users see the people of their own organisation; the operator sees everyone.
+USERS_SEEN: dict[str, frozenset[str]] = {
+    persona: frozenset(USERS)
+    if persona == "admin"
+    else frozenset(name for name, row in USERS.items() if row[0] == USERS[persona][0])
+    for persona in USERS
+}
+
+# The directory of organisations and the commodity list are open to everyone signed in.
+ORGS_SEEN: dict[str, frozenset[str]] = {persona: frozenset(ORGS) for persona in USERS}
+COMMODITIES = frozenset({"PORK-FZ", "BEEF-FZ", "SHRIMP-FZ", "CHICKEN-CH"})
+
+TABLES: dict[str, dict[str, frozenset[str]]] = {
+    "orgs": ORGS_SEEN,
+    "receipts": RECEIPTS_SEEN,
+    "lots": LOTS_SEEN,
+    "warehouses": WAREHOUSES_SEEN,
+    "rooms": ROOMS_SEEN,
+    "vws": VWS_SEEN,
+    "releases": RELEASES_SEEN,
+    "users": USERS_SEEN,
+}
+
+
+def seen_by(table: Mapping[str, frozenset[str]], key: str) -> frozenset[str]:
+    """The personas who see the object ``key`` of a table above."""
+    return frozenset(persona for persona, keys in table.items() if key in keys)
+
+
+# --- how a case builds its request ----------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    """What a case builds its request from: the world, who is about to ask, and the API as any
+    persona for set-up steps. Set-up runs inside the test's transaction and is rolled back with it."""
+
+    client: TestClient
+    auth: Callable[[str], dict[str, str]]
+    world: World
+    persona: str
+
+    def act(self, persona: str, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, url, headers=self.auth(persona), **kwargs)
+        assert response.status_code < 300, (
+            f"set-up step {method} {url} as {persona} failed: {response.status_code} {response.text}"
+        )
+        return response.json() if response.content else None
+
+
+@dataclass(frozen=True)
+class Call:
+    """Path parameters and body of one request."""
+
+    params: Mapping[str, object] = field(default_factory=dict)
+    json: Any = None
+    data: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = None
+
+
+Builder = Callable[[Scene], Call]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix: a route, the target its request is built on, and who may do what
+    to that target (the rules are in the module's docstring)."""
+
+    method: str
+    path: str
+    build: Builder
+    seen_by: frozenset[str]
+    may: frozenset[str]
+    success: int = 200
+    gate: frozenset[str] | None = None
+    odd: Mapping[str, int] = field(default_factory=dict)
+    variant: str = ""
+    anonymous: int = 401
+    unseen: int = 404
+
+    @property
+    def route(self) -> tuple[str, str]:
+        return self.method, self.path
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}" + (f" [{self.variant}]" if self.variant else "")
+
+    def expected(self, persona: str) -> int:
+        if persona == ANONYMOUS:
+            return self.anonymous
+        if persona in self.odd:
+            return self.odd[persona]
+        if self.gate is not None and persona not in self.gate:
+            return 403
+        if persona not in self.seen_by:
+            return self.unseen
+        return self.success if persona in self.may else 403
+
+
+# --- building blocks ------------------------------------------------------------------------------
+
+NOTHING = Call()
+REASON = {"reason": "权限矩阵测试"}
+COLLECTION = {
+    "vehicle_plate": "沪A12345",
+    "collector_name": "王师傅",
+    "collector_id_no": "310101199001011234",
+}
+
+SEALERS = only("supervisor", "inspector", "inspector2", "supervisor2")
+# Roles that may create warehouses (the operator, for a keeper) and roles that handle goods.
+KEEPERS = only("admin", "keeper", "keeper2")
+KEEPER_ROLE = only("keeper", "keeper2")
+OPERATOR = only("admin")
+
+
+def on(param: str, kind: str, key: str, body: Any = None) -> Builder:
+    """A request on the world's object ``key`` of ``kind`` (an attribute of ``World``). ``body``
+    is the JSON body, or a function of the world that makes it."""
+
+    def build(scene: Scene) -> Call:
+        ident = getattr(scene.world, kind)[key]
+        return Call({param: ident}, json=body(scene.world) if callable(body) else body)
+
+    return build
+
+
+def receipt(key: str, body: Any = None) -> Builder:
+    return on("receipt_id", "receipts", key, body)
+
+
+def lot(key: str, body: Any = None) -> Builder:
+    return on("lot_id", "lots", key, body)
+
+
+def vw(key: str, body: Any = None) -> Builder:
+    return on("vw_id", "vws", key, body)
+
+
+def after(steps: Callable[[Scene], None], then: Builder) -> Builder:
+    def build(scene: Scene) -> Call:
+        steps(scene)
+        return then(scene)
+
+    return build
+
+
+def unsealed(lot_key: str) -> Callable[[Scene], None]:
+    """The supervisor breaks the lot's seal, as for an operation on the goods."""
+
+    def step(scene: Scene) -> None:
+        scene.act("supervisor", "POST", f"{API}/lots/{scene.world.lots[lot_key]}/unseal", json=REASON)
+
+    return step
+
+
+def receipt_step(persona: str, key: str, action: str, body: Any) -> Callable[[Scene], None]:
+    def step(scene: Scene) -> None:
+        scene.act(persona, "POST", f"{API}/receipts/{scene.world.receipts[key]}/{action}", json=body)
+
+    return step
+
+
+def token(scene: Scene) -> Call:
+    # Each persona signs in with its own password; the anonymous caller with the bank's.
+    username = "bank" if scene.persona == ANONYMOUS else scene.persona
+    return Call(data={"username": username, "password": PASSWORD})
+
+
+def new_organisation(_scene: Scene) -> Call:
+    return Call(json={"name": "矩阵测试保理有限公司", "party_type": "guarantor"})
+
+
+def new_user(scene: Scene) -> Call:
+    return Call(
+        json={
+            "username": "matrix.viewer",
+            "display_name": "Mia",
+            "organisation_id": scene.world.orgs["bank"],
+            "role": "bank_viewer",
+            "password": PASSWORD,
+        }
+    )
+
+
+def new_warehouse(scene: Scene) -> Call:
+    # The body names Kate's company as keeper, as the operator must.
+    return Call(
+        json={
+            "code": "SH-MX",
+            "name": "矩阵测试冷库",
+            "address": "上海港区",
+            "city": "上海",
+            "keeper_org_id": scene.world.orgs["keeper"],
+        }
+    )
+
+
+ROOM = {
+    "code": "YS-F30",
+    "name": "YS-F30 room",
+    "temperature_class": "deep_frozen",
+    "set_point_c": "-25",
+    "band_low_c": "-28",
+    "band_high_c": "-22",
+}
+
+
+def new_virtual_warehouse(scene: Scene) -> Call:
+    # Every room of the world is supervised already; the keeper adds a free one first.
+    dongjiang = scene.world.warehouses["dongjiang"]
+    room = scene.act(
+        "keeper",
+        "POST",
+        f"{API}/warehouses/{dongjiang}/rooms",
+        json={**ROOM, "code": "DJ-F30"},
+    )
+    return Call(
+        json={
+            "code": "VW-DJ-F30",
+            "name": "VW-DJ-F30 监管仓",
+            "warehouse_id": dongjiang,
+            "supervisor_org_id": scene.world.orgs["supervisor"],
+            "room_ids": [room["id"]],
+        }
+    )
+
+
+POLICY = {
+    "parameters": {
+        "temperature": {
+            "warning_above_mc": -18000,
+            "warning_minutes": 30,
+            "critical_above_mc": -15000,
+            "critical_minutes": 10,
+        }
+    },
+    "reason": "权限矩阵测试: 收紧策略",
+}
+WINDOW = {"weekdays": "6", "start": "09:00", "end": "12:00", "note": "周六放货窗口"}
+
+
+def release_window(scene: Scene) -> Call:
+    return Call({"vw_id": scene.world.vws["ys-frozen"], "window_id": scene.world.windows["ys-weekdays"]})
+
+
+def staff(username: str) -> Builder:
+    def build(scene: Scene) -> Call:
+        return Call({"vw_id": scene.world.vws["ys-frozen"], "user_id": scene.world.users[username]})
+
+    return build
+
+
+def new_commodity(_scene: Scene) -> Call:
+    return Call(
+        json={"code": "LAMB-FZ", "name": "冷冻羊肉", "name_en": "Frozen lamb", "temperature_class": "frozen"}
+    )
+
+
+def inbound(scene: Scene) -> Call:
+    return Call(
+        json={
+            "owner_org_id": scene.world.orgs["borrower"],
+            "room_id": scene.world.rooms["YS-F18"],
+            "commodity_id": scene.world.commodities["PORK-FZ"],
+            "spec": "20kg/箱",
+            "origin_country": "CN",
+            "batch_number": "B-matrix",
+            "declared_cartons": 100,
+            "declared_net_weight_g": 2_000_000,
+            "expiry_date": str(today() + timedelta(days=365)),
+        }
+    )
+
+
+WEIGH = {"gross_g": 11_500_000, "tare_g": 1_500_000, "weigh_ticket_no": "WT-MX-1", "cartons": 500}
+INSPECT = {"result": "passed", "agency": "CCIC", "report_no": "CCIC-MX-1"}
+DISINFECT = {"certificate_no": "DIS-MX-1", "disinfectant": "过氧乙酸"}
+STOCKTAKE = {"counted_g": 10_000_000, "counted_cartons": 500}
+
+
+def room(key: str, body: Any) -> Builder:
+    return on("room_id", "rooms", key, body)
+
+
+def sealed_room(key: str) -> Builder:
+    def build(scene: Scene) -> Call:
+        room_id = scene.world.rooms[key]
+        scene.act("supervisor", "POST", f"{API}/rooms/{room_id}/seal", json={"numbers": ["MX-ROOM-1"]})
+        return Call({"room_id": room_id}, json=REASON)
+
+    return build
+
+
+def attachment(scene: Scene) -> Call:
+    return Call(
+        {"lot_id": scene.world.lots["free"]},
+        data={"purpose": "photo"},
+        files={"file": ("matrix.png", tiny_png(201), "image/png")},
+    )
+
+
+def photo_of(lot_key: str) -> Builder:
+    # The world photographs each lot with tiny_png(lot id) (tests.world.make_ready).
+    def build(scene: Scene) -> Call:
+        return Call({"sha256": hashlib.sha256(tiny_png(scene.world.lots[lot_key])).hexdigest()})
+
+    return build
+
+
+def draft_for_free_lot(scene: Scene) -> Call:
+    lot = scene.act("admin", "GET", f"{API}/lots/{scene.world.lots['free']}")
+    return Call(
+        json={
+            "lot_id": lot["id"],
+            "quantity_g": lot["verified_net_weight_g"],
+            "cartons": lot["cartons"],
+            "storage_period_end": str(today() + timedelta(days=300)),
+        }
+    )
+
+
+def halves(key: str) -> Builder:
+    """Split a receipt in two; its lot must be unsealed first."""
+
+    def build(scene: Scene) -> Call:
+        unsealed(key)(scene)
+        found = scene.act("admin", "GET", f"{API}/receipts/{scene.world.receipts[key]}")
+        grams, cartons = found["quantity_g"], found["cartons"]
+        parts = [
+            {"quantity_g": grams // 2, "cartons": cartons // 2},
+            {"quantity_g": grams - grams // 2, "cartons": cartons - cartons // 2},
+        ]
+        return Call({"receipt_id": found["id"]}, json={"parts": parts})
+
+    return build
+
+
+def release_request(quantity_g: int) -> Callable[[World], dict[str, Any]]:
+    # Built when the case runs: the instruction must be valid from now on.
+    return lambda _world: {
+        **COLLECTION,
+        "quantity_g": quantity_g,
+        "cartons": 50,
+        "valid_until": in_days(3).isoformat(),
+    }
+
+
+def in_disposal(scene: Scene) -> None:
+    receipt_step("bank", "pledged", "start-disposal", REASON)(scene)
+
+
+def disposal_release(scene: Scene) -> Call:
+    in_disposal(scene)
+    release = scene.act(
+        "bank",
+        "POST",
+        f"{API}/receipts/{scene.world.receipts['pledged']}/request-release",
+        json=release_request(1_000_000)(scene.world),
+    )
+    return Call({"release_id": release["id"]}, json=REASON)
+
+
+def release(key: str, body: Any = None) -> Builder:
+    return on("release_id", "releases", key, body)
+
+
+def outbound(scene: Scene) -> Call:
+    """Against the world's requested release: the bank approves it (the code is shown in that
+    answer only) and the supervisor breaks the lot's seal; then the keeper may send goods out."""
+    release_id = scene.world.releases["requested"]
+    code = scene.act("bank", "POST", f"{API}/releases/{release_id}/approve", json={})["code"]
+    unsealed("pledged_with_release")(scene)
+    return Call(
+        {"lot_id": scene.world.lots["pledged_with_release"]},
+        json={
+            "release_id": release_id,
+            "release_code": code,
+            "gross_g": 6_000_000,
+            "tare_g": 1_000_000,
+            "weigh_ticket_no": "WT-OUT-MX",
+            "cartons": 250,
+            "vehicle_plate": COLLECTION["vehicle_plate"],
+            "collector_id_no": COLLECTION["collector_id_no"],
+        },
+    )
+
+
+# --- the matrix -----------------------------------------------------------------------------------
+
+R = RECEIPTS_SEEN
+L = LOTS_SEEN
+
+
+def listing(path: str) -> Case:
+    """A list: everyone signed in may ask; what it holds is checked by the list tests."""
+    return Case("GET", f"{API}{path}", lambda _scene: NOTHING, EVERYONE, EVERYONE)
+
+
+def read(path: str, build: Builder, table: Mapping[str, frozenset[str]], key: str) -> Case:
+    """Reading one object: whoever sees it may read it."""
+    return Case("GET", f"{API}{path}", build, seen_by(table, key), seen_by(table, key))
+
+
+def change(path: str, build: Builder, seen: frozenset[str], may: frozenset[str], **kw: Any) -> Case:
+    return Case("POST", f"{API}{path}", build, seen, may, **kw)
+
+
+def receipt_case(
+    action: str, key: str, may: frozenset[str], body: Any = None, *, build: Builder | None = None, **kw: Any
+) -> Case:
+    """A lifecycle step on the world's receipt ``key``."""
+    build = build or receipt(key, {} if body is None else body)
+    return change(f"/receipts/{{receipt_id}}/{action}", build, seen_by(R, key), may, **kw)
+
+
+YS_FROZEN = seen_by(VWS_SEEN, "ys-frozen")
+MANAGER = only("supervisor")
+REQUESTED = seen_by(RELEASES_SEEN, "requested")
+
+CASES: tuple[Case, ...] = (
+    # --- parties ---
+    # Signing in needs no token; a signed-in caller may sign in again.
+    Case("POST", f"{API}/auth/token", token, EVERYONE, EVERYONE, anonymous=200),
+    listing("/me"),
+    # The directory of organisations is open to everyone signed in; only the operator adds to it.
+    listing("/organisations"),
+    change("/organisations", new_organisation, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    read("/organisations/{org_id}", on("org_id", "orgs", "bank2"), ORGS_SEEN, "bank2"),
+    listing("/users"),
+    change("/users", new_user, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    # Alice's colleagues see her; nobody outside her bank does (the operator sees everyone).
+    read("/users/{user_id}", on("user_id", "users", "bank"), USERS_SEEN, "bank"),
+    # --- warehouses ---
+    listing("/warehouses"),
+    # Ken may create warehouses, but only for his own company: naming Kate's is a wrong field.
+    change(
+        "/warehouses",
+        new_warehouse,
+        EVERYONE,
+        only("admin", "keeper"),
+        success=201,
+        gate=KEEPERS,
+        odd={"keeper2": 422},
+    ),
+    read(
+        "/warehouses/{warehouse_id}",
+        on("warehouse_id", "warehouses", "yangshan"),
+        WAREHOUSES_SEEN,
+        "yangshan",
+    ),
+    change(
+        "/warehouses/{warehouse_id}/rooms",
+        on("warehouse_id", "warehouses", "yangshan", ROOM),
+        seen_by(WAREHOUSES_SEEN, "yangshan"),
+        only("keeper"),
+        success=201,
+    ),
+    listing("/virtual-warehouses"),
+    # Only the operator sets up supervision (the agreement between keeper, supervisor and bank).
+    change("/virtual-warehouses", new_virtual_warehouse, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    read("/virtual-warehouses/{vw_id}", vw("ys-frozen"), VWS_SEEN, "ys-frozen"),
+    read("/virtual-warehouses/{vw_id}/policies", vw("ys-frozen"), VWS_SEEN, "ys-frozen"),
+    # Policies, release windows and staff are the supervision manager's; the keeper and the
+    # assigned inspector see them but may not change them.
+    change("/virtual-warehouses/{vw_id}/policies", vw("ys-frozen", POLICY), YS_FROZEN, MANAGER, success=201),
+    change(
+        "/virtual-warehouses/{vw_id}/release-windows",
+        vw("ys-frozen", WINDOW),
+        YS_FROZEN,
+        MANAGER,
+        success=201,
+    ),
+    Case(
+        "DELETE",
+        f"{API}/virtual-warehouses/{{vw_id}}/release-windows/{{window_id}}",
+        release_window,
+        YS_FROZEN,
+        MANAGER,
+    ),
+    change(
+        "/virtual-warehouses/{vw_id}/staff",
+        vw("ys-frozen", lambda w: {"user_id": w.users["inspector2"]}),
+        YS_FROZEN,
+        MANAGER,
+        success=204,
+    ),
+    Case(
+        "DELETE",
+        f"{API}/virtual-warehouses/{{vw_id}}/staff/{{user_id}}",
+        staff("inspector"),
+        YS_FROZEN,
+        MANAGER,
+        204,
+    ),
+    # --- inventory ---
+    listing("/commodities"),
+    change("/commodities", new_commodity, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    listing("/lots"),
+    # Inbound into YS-F18: the role is checked first, then the room's scope; Ken cannot see the
+    # room, so the room_id he names is refused like one that does not exist.
+    change(
+        "/lots",
+        inbound,
+        seen_by(ROOMS_SEEN, "YS-F18"),
+        only("keeper"),
+        success=201,
+        gate=KEEPER_ROLE,
+        unseen=422,
+    ),
+    read("/lots/{lot_id}", lot("pledged"), L, "pledged"),
+    read("/lots/{lot_id}/operations", lot("pledged"), L, "pledged"),
+    # Weighing is the keeper's; a sealed lot cannot be weighed, so the supervisor unseals it first.
+    change(
+        "/lots/{lot_id}/weigh",
+        after(unsealed("free"), lot("free", WEIGH)),
+        seen_by(L, "free"),
+        only("keeper"),
+        success=201,
+    ),
+    # Keeper and supervision both inspect quality; the owner does not.
+    change(
+        "/lots/{lot_id}/inspect",
+        lot("free", INSPECT),
+        seen_by(L, "free"),
+        only("keeper", "supervisor", "inspector"),
+        success=201,
+    ),
+    change(
+        "/lots/{lot_id}/disinfect",
+        lot("free", DISINFECT),
+        seen_by(L, "free"),
+        only("keeper"),
+        success=201,
+    ),
+    # A stocktake is supervision's count against the keeper's books, so the keeper does not count.
+    change(
+        "/lots/{lot_id}/stocktake",
+        lot("free", STOCKTAKE),
+        seen_by(L, "free"),
+        only("supervisor", "inspector"),
+        success=201,
+    ),
+    # Seals: the role is checked before the lot is looked up, so roles that never seal get 403;
+    # supervisors outside the lot's virtual warehouse (Sue, and Ian, assigned nowhere) get 404.
+    change(
+        "/lots/{lot_id}/seal",
+        lot("free", {"numbers": ["MX-LOT-1"]}),
+        seen_by(L, "free"),
+        only("supervisor", "inspector"),
+        success=201,
+        gate=SEALERS,
+    ),
+    change(
+        "/lots/{lot_id}/unseal",
+        lot("free", REASON),
+        seen_by(L, "free"),
+        only("supervisor", "inspector"),
+        gate=SEALERS,
+    ),
+    # YS-C04 is in ys-chilled, where Ivy is not assigned: she may seal, but not there.
+    change(
+        "/rooms/{room_id}/seal",
+        room("YS-C04", {"numbers": ["MX-ROOM-2"]}),
+        seen_by(ROOMS_SEEN, "YS-C04"),
+        MANAGER,
+        success=201,
+        gate=SEALERS,
+    ),
+    change(
+        "/rooms/{room_id}/unseal",
+        sealed_room("YS-F18"),
+        seen_by(ROOMS_SEEN, "YS-F18"),
+        only("supervisor", "inspector"),
+        gate=SEALERS,
+    ),
+    listing("/seals"),
+    # Photos and documents come from whoever handles the goods: keeper and supervision.
+    change(
+        "/lots/{lot_id}/attachments",
+        attachment,
+        seen_by(L, "free"),
+        only("keeper", "supervisor", "inspector"),
+        success=201,
+    ),
+    read("/lots/{lot_id}/attachments", lot("pledged"), L, "pledged"),
+    # A file is served to whoever sees a lot it belongs to.
+    read("/attachments/{sha256}", photo_of("pledged"), L, "pledged"),
+    # --- receipts ---
+    listing("/receipts"),
+    # Only the keeper of the lot's warehouse drafts a receipt: the operator may not (403), and Ken
+    # does not see the lot (422 on lot_id).
+    change(
+        "/receipts",
+        draft_for_free_lot,
+        seen_by(L, "free"),
+        only("keeper"),
+        success=201,
+        gate=KEEPER_ROLE,
+        unseen=422,
+    ),
+    read("/receipts/{receipt_id}", receipt("pledged"), R, "pledged"),
+    read("/receipts/{receipt_id}/history", receipt("pledged"), R, "pledged"),
+    # The issuing keeper's steps. The operator sees every receipt but is no party to one: 403.
+    receipt_case("submit", "draft", only("keeper")),
+    receipt_case(
+        "issue",
+        "draft",
+        only("keeper"),
+        build=after(receipt_step("keeper", "draft", "submit", {}), receipt("draft", {})),
+    ),
+    # The holder's steps on an unencumbered receipt.
+    receipt_case("transfer", "issued", only("borrower"), lambda w: {"to_org_id": w.orgs["borrower2"]}),
+    receipt_case("request-pledge", "issued", only("borrower"), lambda w: {"pledgee_org_id": w.orgs["bank"]}),
+    receipt_case("withdraw-pledge", "pending", only("borrower2")),
+    # The bank the receipt is offered to decides; Alice's bank never sees the offer to Bruno's.
+    receipt_case("accept-pledge", "pending", only("bank2"), {"registration_no": "ZDW-2026-MATRIX"}),
+    receipt_case("reject-pledge", "pending", only("bank2"), REASON),
+    receipt_case("discharge", "pledged", only("bank")),
+    # Freezing is the pledgee's protection or the operator's (a court order); unfreezing belongs
+    # to whoever froze, or the operator.
+    receipt_case("freeze", "pledged", only("bank", "admin"), REASON),
+    receipt_case(
+        "unfreeze",
+        "pledged",
+        only("bank", "admin"),
+        build=after(receipt_step("bank", "pledged", "freeze", REASON), receipt("pledged", REASON)),
+    ),
+    # The holder or the issuing keeper report a loss and withdraw the report; the keeper replaces.
+    receipt_case("report-loss", "issued", only("borrower", "keeper"), REASON),
+    receipt_case(
+        "cancel-loss-report",
+        "issued",
+        only("borrower", "keeper"),
+        build=after(receipt_step("borrower", "issued", "report-loss", REASON), receipt("issued", REASON)),
+    ),
+    receipt_case(
+        "replace",
+        "issued",
+        only("keeper"),
+        build=after(receipt_step("borrower", "issued", "report-loss", REASON), receipt("issued", REASON)),
+        success=201,
+    ),
+    receipt_case("start-disposal", "pledged", only("bank"), REASON),
+    # A draft is voided by its issuer; an issued receipt is surrendered by its holder.
+    receipt_case("cancel", "draft", only("keeper"), REASON, variant="draft, by the issuer"),
+    receipt_case("cancel", "issued", only("borrower"), REASON, variant="issued, by the holder"),
+    # An unencumbered receipt is split by its holder, a pledged one by its pledgee.
+    receipt_case("split", "issued", only("borrower"), build=halves("issued"), success=201, variant="issued"),
+    receipt_case("split", "pledged", only("bank"), build=halves("pledged"), success=201, variant="pledged"),
+    # A partial release is asked for by the holder; in disposal, the bank itself instructs the sale.
+    receipt_case(
+        "request-release",
+        "pledged",
+        only("borrower"),
+        release_request(1_000_000),
+        success=201,
+        variant="partial release, by the holder",
+    ),
+    receipt_case(
+        "request-release",
+        "pledged",
+        only("bank"),
+        build=after(in_disposal, receipt("pledged", release_request(1_000_000))),
+        success=201,
+        variant="disposal, by the pledgee",
+    ),
+    receipt_case(
+        "request-delivery",
+        "issued",
+        only("borrower"),
+        lambda _w: {**COLLECTION, "valid_until": in_days(3).isoformat()},
+        success=201,
+    ),
+    listing("/releases"),
+    read("/releases/{release_id}", release("requested"), RELEASES_SEEN, "requested"),
+    # The pledgee approves or rejects a partial release; whoever asked for one may cancel it.
+    change("/releases/{release_id}/approve", release("requested", {}), REQUESTED, only("bank")),
+    change("/releases/{release_id}/reject", release("requested", REASON), REQUESTED, only("bank")),
+    change(
+        "/releases/{release_id}/cancel",
+        release("requested", REASON),
+        REQUESTED,
+        only("borrower"),
+        variant="partial release, by the holder",
+    ),
+    change(
+        "/releases/{release_id}/cancel",
+        disposal_release,
+        seen_by(R, "pledged"),
+        only("bank"),
+        variant="disposal, by the pledgee",
+    ),
+    # Outbound is the keeper's act at the dock, against the one-time code.
+    change(
+        "/lots/{lot_id}/outbound",
+        outbound,
+        seen_by(L, "pledged_with_release"),
+        only("keeper"),
+        success=201,
+    ),
+)

@@ -1,0 +1,150 @@
+"""The migrations build exactly the schema the models describe, and can be undone and redone.
+
+Each test gets a database of its own, never the suite's shared one: a temporary SQLite file, or in
+the PostgreSQL pass a fresh database on the same server, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import Column, Engine, MetaData, String, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+import coldpledge.migrate
+from coldpledge.db import make_engine
+from coldpledge.migrate import alembic_config, differences, upgrade
+from coldpledge.models import metadata
+
+POSTGRES_URL = os.environ.get("COLDPLEDGE_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Engine]:
+    """An empty database nobody else uses."""
+    if not POSTGRES_URL:
+        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    server = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"coldpledge_migrations_{uuid.uuid4().hex[:12]}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def leftovers(engine: Engine) -> list[str]:
+    """Triggers, functions and indexes the downgrade should have removed with the tables."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.execute(
+                text(
+                    "SELECT type || ' ' || name FROM sqlite_master "
+                    "WHERE type IN ('trigger', 'index', 'view') AND tbl_name != 'alembic_version'"
+                )
+            )
+        else:
+            rows = connection.execute(
+                text(
+                    "SELECT 'function ' || proname FROM pg_proc "
+                    "JOIN pg_namespace ON pg_namespace.oid = pg_proc.pronamespace "
+                    "WHERE nspname = 'public'"
+                )
+            )
+        return [row[0] for row in rows]
+
+
+def test_the_migrations_build_what_the_models_describe(fresh: Engine) -> None:
+    upgrade(fresh)
+    assert differences(fresh) == []
+    assert tables(fresh) == set(metadata.tables) | {"alembic_version"}
+
+
+def test_downgrading_to_base_leaves_nothing_behind_and_upgrading_again_works(fresh: Engine) -> None:
+    upgrade(fresh)
+    head = revision(fresh)
+    assert head is not None
+
+    downgrade(fresh)
+    # Alembic keeps its own bookkeeping table, empty: the database is back at "no revision".
+    assert tables(fresh) == {"alembic_version"}
+    assert revision(fresh) is None
+    assert leftovers(fresh) == []
+
+    upgrade(fresh)
+    assert revision(fresh) == head
+    assert differences(fresh) == []
+
+
+def test_each_revision_can_be_undone_on_its_own(fresh: Engine) -> None:
+    upgrade(fresh)
+    downgrade(fresh, "-1")
+    # The invariants revision only adds triggers: the tables stay, and so does the 0001 schema.
+    assert revision(fresh) == "0001"
+    assert differences(fresh) == []
+    upgrade(fresh)
+    assert revision(fresh) == "0002"
+
+
+def test_a_column_added_by_hand_is_reported(fresh: Engine) -> None:
+    upgrade(fresh)
+    with fresh.begin() as connection:
+        connection.execute(text("ALTER TABLE organisations ADD COLUMN nickname VARCHAR(20)"))
+    found = differences(fresh)
+    assert [(diff[0], diff[2], diff[3].name) for diff in found] == [
+        ("remove_column", "organisations", "nickname")
+    ]
+
+
+def test_an_index_dropped_by_hand_is_reported(fresh: Engine) -> None:
+    upgrade(fresh)
+    with fresh.begin() as connection:
+        connection.execute(text("DROP INDEX ix_lots_room_id"))
+    found = differences(fresh)
+    assert [(diff[0], diff[1].name) for diff in found] == [("add_index", "ix_lots_room_id")]
+
+
+def test_a_model_column_without_a_migration_is_reported(
+    fresh: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(fresh)
+    # The models as they would be after someone added a column and forgot the migration.
+    ahead = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(ahead)
+    ahead.tables["warehouses"].append_column(Column("manager_phone", String(32)))
+    monkeypatch.setattr(coldpledge.migrate, "metadata", ahead)
+
+    found = differences(fresh)
+    assert [(diff[0], diff[2], diff[3].name) for diff in found] == [
+        ("add_column", "warehouses", "manager_phone")
+    ]
