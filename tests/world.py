@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from coldpledge.config import Settings
 from coldpledge.inventory import service as inventory
@@ -297,7 +298,7 @@ def issued_receipt(
     with uow() as unit:
         lot = unit.session.get_one(Lot, lot_id)
         quantity, cartons = lot.verified_net_weight_g, lot.cartons
-    insurance = {}
+    insurance: dict[str, Any] = {}
     if insurer:
         insurance = {
             "insurer_org_id": world.orgs[insurer],

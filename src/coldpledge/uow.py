@@ -30,7 +30,10 @@ Clock = Callable[[], datetime]
 
 # Constraint and trigger names the database may report, and what they mean to a user. Contexts add
 # their own at import time.
-CONSTRAINT_MESSAGES: dict[str, str] = {}
+CONSTRAINT_MESSAGES: dict[str, str] = {
+    "audit_events_is_append_only": N_("The audit trail is append-only; recorded events never change."),
+    "evidence_outbox_is_append_only": N_("Evidence entries are append-only; they never change."),
+}
 
 
 class Evidenced(Protocol):

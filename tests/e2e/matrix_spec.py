@@ -712,6 +712,13 @@ CASES: tuple[Case, ...] = (
         only("keeper"),
         success=201,
     ),
+    # Document numbers that arrive after the goods are the keeper's to record.
+    change(
+        "/lots/{lot_id}/documents",
+        lot("free", {"disinfection_cert_no": "DC-MATRIX-1"}),
+        seen_by(L, "free"),
+        only("keeper"),
+    ),
     # A stocktake is supervision's count against the keeper's books, so the keeper does not count.
     change(
         "/lots/{lot_id}/stocktake",

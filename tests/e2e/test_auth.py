@@ -208,6 +208,13 @@ def test_a_token_issued_in_the_future_is_401(client: TestClient, settings: Setti
     assert client.get("/api/v1/me", headers=bearer(token.token)).status_code == 401
 
 
+def test_a_token_from_a_replica_whose_clock_is_a_few_seconds_ahead_is_accepted(
+    client: TestClient, settings: Settings, world: World
+) -> None:
+    token = issue_access_token(settings, user_id=world.users["bank"], now=utcnow() + timedelta(seconds=10))
+    assert client.get("/api/v1/me", headers=bearer(token.token)).status_code == 200
+
+
 def test_a_token_signed_with_another_key_is_401(client: TestClient, settings: Settings, world: World) -> None:
     forger = settings.model_copy(update={"secret_key": SecretStr("someone-else-entirely-" * 2)})
     token = issue_access_token(forger, user_id=world.users["admin"], now=utcnow())

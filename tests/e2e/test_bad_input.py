@@ -235,6 +235,17 @@ def test_weighing_refuses_bad_numbers_and_names_the_field(
     refused(response, 422, "validation_error", field)
 
 
+@pytest.mark.parametrize("value", [True, "11000000", 11_000_000.5], ids=["boolean", "string", "fraction"])
+def test_a_weight_must_be_a_whole_number_of_grams_not_something_that_converts_to_one(
+    client: TestClient, auth: Auth, world: World, value: Any
+) -> None:
+    # true would otherwise be read as 1 g, and "11000000" hides a client that sends text.
+    response = client.post(
+        f"/api/v1/lots/{world.lots['free']}/weigh", headers=auth("keeper"), json=weigh_body(gross_g=value)
+    )
+    refused(response, 422, "validation_error", "gross_g")
+
+
 @pytest.mark.parametrize("tare", [11_000_000, 12_000_000])
 def test_weighing_refuses_a_tare_not_below_the_gross(
     client: TestClient, auth: Auth, world: World, tare: int

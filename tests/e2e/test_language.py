@@ -85,7 +85,7 @@ def test_an_illegal_step_names_the_state_and_the_step_in_the_readers_words(
 
     assert chinese.status_code == english.status_code == 409
     assert chinese.json()["detail"] == "处于「已签发」状态的仓单不能执行「签发」。"
-    assert english.json()["detail"] == "A receipt that is Issued cannot Issue."
+    assert english.json()["detail"] == "The receipt is Issued: “Issue” is not possible in that state."
     # What a program reads does not depend on the language.
     for field in ("code", "state", "allowed_actions"):
         assert chinese.json()[field] == english.json()[field]

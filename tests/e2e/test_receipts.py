@@ -767,3 +767,91 @@ def test_the_history_lists_every_change_with_its_actor_and_changed_fields(
     assert history[4]["actor_org_id"] == world.orgs["bank"]
     assert [h["at"] for h in history] == sorted(h["at"] for h in history)
     assert history[0]["changes"]["quantity_g"][0] is None
+
+
+# --- what the goods and the evidence look like after a step ----------------------------------
+
+
+def test_transferring_a_receipt_for_part_of_a_lot_leaves_the_rest_with_its_owner(
+    client: TestClient, auth: Auth, world: World, db: TestDB
+) -> None:
+    parties = Parties(client, auth)
+    lot_id = ready_lot(db, world, tonnes=10)  # 10 t verified, 500 cartons
+    receipt = draft_for(parties, lot_id, 6_000_000, 300)
+    ok(parties.act("keeper", receipt["id"], "submit"))
+    ok(parties.act("keeper", receipt["id"], "issue"))
+
+    ok(parties.act("borrower", receipt["id"], "transfer", {"to_org_id": world.orgs["borrower2"]}))
+
+    lot = ok(parties.get("borrower2", f"lots/{lot_id}"))
+    assert (lot["owner_org_id"], lot["verified_net_weight_g"], lot["cartons"]) == (
+        world.orgs["borrower2"],
+        6_000_000,
+        300,
+    )
+    kept = [found for found in ok(parties.get("borrower", "lots")) if found["parent_lot_id"] == lot_id]
+    assert [(k["verified_net_weight_g"], k["cartons"], k["owner_org_id"]) for k in kept] == [
+        (4_000_000, 200, world.orgs["borrower"])
+    ]
+    assert parties.get("borrower", f"lots/{lot_id}").status_code == 404
+
+
+def test_replacing_a_lost_receipt_cancels_the_release_issued_against_it(
+    client: TestClient, auth: Auth, world: World
+) -> None:
+    parties = Parties(client, auth)
+    receipt_id = world.receipts["pledged_with_release"]
+    ok(parties.act("borrower", receipt_id, "report-loss", because("仓单电子凭证控制权丢失")))
+
+    successor = ok(parties.act("keeper", receipt_id, "replace", because("经核实补发")), 201)
+
+    release = ok(parties.get("bank", f"releases/{world.releases['requested']}"))
+    assert release["status"] == "cancelled"
+    assert successor["status"] == "pledged"
+    assert parties.receipt("bank", receipt_id)["previous_status"] is None
+
+
+def test_a_bank_that_is_only_offered_a_receipt_cannot_freeze_it(
+    client: TestClient, auth: Auth, world: World
+) -> None:
+    parties = Parties(client, auth)
+    refused = parties.act("bank2", world.receipts["pending"], "freeze", because("担心货权"))
+
+    assert refused.status_code == 403
+    assert parties.receipt("bank2", world.receipts["pending"])["status"] == "pledge_pending"
+
+
+def test_an_imported_lot_missing_its_customs_declaration_gets_a_receipt_once_it_is_recorded(
+    client: TestClient, auth: Auth, world: World, db: TestDB
+) -> None:
+    parties = Parties(client, auth)
+    lot_id = ready_lot(db, world)
+    db.connection.execute(
+        text("UPDATE lots SET customs_declaration_no = NULL WHERE id = :id"), {"id": lot_id}
+    )
+    receipt = draft_for(parties, lot_id, 10_000_000, 500)
+    ok(parties.act("keeper", receipt["id"], "submit"))
+    assert parties.act("keeper", receipt["id"], "issue").json()["missing"] == ["no_customs_declaration"]
+
+    recorded = client.post(
+        f"/api/v1/lots/{lot_id}/documents",
+        headers=auth("keeper"),
+        json={"customs_declaration_no": "220120261000777777", "note": "报关单补录"},
+    )
+
+    assert ok(recorded)["customs_declaration_no"] == "220120261000777777"
+    assert ok(parties.act("keeper", receipt["id"], "issue"))["status"] == "issued"
+
+
+def test_a_recorded_document_number_is_never_replaced(client: TestClient, auth: Auth, world: World) -> None:
+    swapped = client.post(
+        f"/api/v1/lots/{world.lots['free']}/documents",
+        headers=auth("keeper"),
+        json={"quarantine_cert_no": "ES-QC-FORGED"},
+    )
+
+    assert swapped.status_code == 409
+    assert swapped.json()["field"] == "quarantine_cert_no"
+    assert ok(client.get(f"/api/v1/lots/{world.lots['free']}", headers=auth("keeper")))[
+        "quarantine_cert_no"
+    ] == ("ES-QC-2026-0091")

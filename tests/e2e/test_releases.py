@@ -375,6 +375,19 @@ def test_goods_weighing_more_than_released_do_not_leave(client: TestClient, auth
     )
 
 
+def test_more_cartons_than_released_do_not_leave(client: TestClient, auth: Auth, world: World) -> None:
+    dock = Dock(client, auth, world)
+    lot_id, release_id = world.lots["pledged_with_release"], world.releases["requested"]  # 250 cartons
+    code = dock.approve(release_id)
+    dock.unseal(lot_id)
+
+    crowded = dock.outbound(lot_id, release_id, code, cartons=251)
+
+    assert crowded.status_code == 409
+    assert crowded.json()["field"] == "cartons"
+    assert dock.get("keeper", f"lots/{lot_id}")["cartons"] == 1000
+
+
 def test_an_approved_release_of_a_frozen_receipt_is_not_executed(
     client: TestClient, auth: Auth, world: World
 ) -> None:

@@ -38,6 +38,7 @@ from coldpledge.receipts import service as receipts
 from coldpledge.receipts.lifecycle import ReceiptStatus
 from coldpledge.receipts.models import LIVE_PLEDGE, Pledge, PledgeStatus, Receipt, Release, ReleaseStatus
 from coldpledge.receipts.schemas import (
+    NoteIn,
     OutboundIn,
     PledgeRequestIn,
     ReasonIn,
@@ -395,7 +396,7 @@ def test_two_keepers_executing_the_same_release_at_once_ship_the_goods_once(
     release, _ = releases.request_release(
         uow(), site.who("trader"), receipt_id, release_request(1_000_000, 50)
     )
-    _, code = releases.approve(uow(), site.who("lender"), release.id, None)
+    _, code = releases.approve(uow(), site.who("lender"), release.id, NoteIn())
     inventory.unseal_lot(uow(), site.who("supervisor"), lot_id, UnsealIn(reason="按放货指令出库"))
     outbound = OutboundIn(
         release_id=release.id,
@@ -519,7 +520,7 @@ def test_a_release_cancelled_while_the_bank_was_approving_it_stays_cancelled(
     second = race(
         database,
         lambda uow: releases.cancel(uow, site.who("trader"), release.id, ReasonIn(reason="买家取消订单")),
-        lambda uow: releases.approve(uow, site.who("lender"), release.id, None),
+        lambda uow: releases.approve(uow, site.who("lender"), release.id, NoteIn()),
     )
 
     assert isinstance(second.error, Conflict), second
@@ -539,7 +540,7 @@ def test_a_release_cannot_be_approved_while_a_freeze_holds_the_receipt(
     second = race(
         database,
         lambda uow: receipts.freeze(uow, SYSTEM, receipt_id, ReasonIn(reason="法院查封裁定")),
-        lambda uow: releases.approve(uow, site.who("lender"), release.id, None),
+        lambda uow: releases.approve(uow, site.who("lender"), release.id, NoteIn()),
     )
 
     assert isinstance(second.error, IllegalTransition), second

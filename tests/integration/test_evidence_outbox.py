@@ -24,7 +24,7 @@ from coldpledge.evidence.outbox import EvidenceOutbox
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.files import FileStore
 from coldpledge.inventory.models import AttachmentPurpose, Commodity, InspectionResult, Lot, Operation
-from coldpledge.inventory.schemas import InboundIn, InspectIn, SealIn, UnsealIn, WeighIn
+from coldpledge.inventory.schemas import InboundIn, InspectIn, SealIn, StocktakeIn, UnsealIn, WeighIn
 from coldpledge.receipts import releases
 from coldpledge.receipts import service as receipts
 from coldpledge.receipts.models import Receipt
@@ -151,7 +151,7 @@ def run_flow(db: TestDB, world: World) -> Flow:
             valid_until=in_days(1),
         ),
     )
-    _, code = releases.approve(db.uow(), bank, release.id, None)
+    _, code = releases.approve(db.uow(), bank, release.id, NoteIn())
     releases.execute_outbound(
         db.uow(),
         keeper,
@@ -370,7 +370,7 @@ def test_a_change_the_database_refuses_leaves_neither_an_audit_event_nor_an_entr
 
 def test_a_wrong_release_code_is_kept_as_evidence_though_the_outbound_fails(db: TestDB, world: World) -> None:
     lot_id, release_id = world.lots["pledged_with_release"], world.releases["requested"]
-    releases.approve(db.uow(), world.who("bank"), release_id, None)
+    releases.approve(db.uow(), world.who("bank"), release_id, NoteIn())
     inventory.unseal_lot(db.uow(), world.who("supervisor"), lot_id, UnsealIn(reason="按放货指令出库"))
     with db.session() as session:
         mark = last_audit_id(session)
@@ -463,3 +463,50 @@ def test_outbox_ids_follow_commit_order_when_transactions_overlap(database: Data
         outbox = {row.audit_event_id: row.id for row in rows}
     assert early_event.id < late_event.id
     assert outbox[late_event.id] < outbox[early_event.id]
+
+
+def test_the_pledge_and_its_registration_travel_with_the_receipts_evidence(db: TestDB, world: World) -> None:
+    # Priority between lenders follows the 中登网 registration, so the payload a verifier can
+    # check must carry it, not only the receipt's status.
+    with db.session() as session:
+        mark = last_audit_id(session)
+    flow = run_flow(db, world)
+
+    with db.session() as session:
+        accepted = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.id > mark,
+                AuditEvent.action == "receipt.accept_pledge",
+                AuditEvent.subject_id == flow.receipt_id,
+            )
+        ).one()
+
+    assert accepted.after is not None
+    pledge = accepted.after["_data"]["pledge"]
+    assert (pledge["status"], pledge["registration_no"]) == ("active", REGISTRATION)
+    assert pledge["pledgee_org_id"] == world.orgs["bank"]
+
+
+def test_a_stocktake_is_evidenced_with_what_was_counted(db: TestDB, world: World) -> None:
+    with db.session() as session:
+        mark = last_audit_id(session)
+    inventory.stocktake(
+        db.uow(),
+        world.who("inspector"),
+        world.lots["free"],
+        StocktakeIn(counted_g=9_950_000, counted_cartons=499),
+    )
+
+    with db.session() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.id > mark, AuditEvent.action == "lot.stocktake")
+        ).one()
+
+    assert event.after is not None
+    operation = event.after["_data"]["operation"]
+    assert (operation["counted_g"], operation["counted_cartons"], operation["expected_g"]) == (
+        9_950_000,
+        499,
+        10_000_000,
+    )
+    assert operation["within_tolerance"] is False

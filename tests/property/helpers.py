@@ -153,7 +153,8 @@ class ReceiptModel:
         if action == "request_release":
             return (self.holder,) if self.status == "pledged" else pledgee
         if action == "freeze":
-            return (*pledgee, "admin")
+            # A bank merely offered the receipt has no claim to protect yet.
+            return (*(pledgee if self.status != "pledge_pending" else ()), "admin")
         if action == "unfreeze":
             return (self.frozen_by, "admin") if self.frozen_by else ("admin",)
         if action in ("report_loss", "cancel_loss_report"):

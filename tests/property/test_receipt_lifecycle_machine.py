@@ -334,7 +334,7 @@ class ReceiptLifecycle(RuleBasedStateMachine):
         request = ReleaseRequestIn(quantity_g=quantity, cartons=cartons, **self.collection())
         release, code = releases.request_release(self.uow(), self.who(owner), receipt.id, request)
         if approved:
-            _, code = releases.approve(self.uow(), self.who(bank), release.id, None)
+            _, code = releases.approve(self.uow(), self.who(bank), release.id, NoteIn())
             inventory.unseal_lot(
                 self.uow(), self.who(SUPERVISOR), receipt.lot, UnsealIn(reason="按放货指令出库")
             )
@@ -609,7 +609,7 @@ class ReceiptLifecycle(RuleBasedStateMachine):
             expected = PermissionDenied
         done = self.attempt(
             expected,
-            lambda: releases.approve(self.uow(), self.who(actor), release.id, None),
+            lambda: releases.approve(self.uow(), self.who(actor), release.id, NoteIn()),
             state=r.status,
             evidence=[("release.approve", release.id)],
         )
@@ -835,9 +835,10 @@ class ReceiptLifecycle(RuleBasedStateMachine):
             pledgee=pledgee,
             last_bank=pledgee,
         )
-        # The original keeps nothing live: its pledge moved on (an open release stays with it).
-        # It still remembers the state it was lost in.
-        r.status, r.pledgee = "replaced", None
+        # The original keeps nothing live: its pledge moved on and its open release is cancelled.
+        if r.release is not None:
+            self.releases[r.release].status = "cancelled"
+        r.status, r.pledgee, r.previous, r.release = "replaced", None, None, None
 
     @rule(data=st.data(), who=WHO)
     def cancel(self, data: st.DataObject, who: str | None) -> None:

@@ -17,6 +17,7 @@ from coldpledge.inventory.schemas import (
     CommodityIn,
     CommodityOut,
     DisinfectIn,
+    DocumentsIn,
     InboundIn,
     InspectIn,
     LotOut,
@@ -116,6 +117,14 @@ def inspect(lot_id: int, data: InspectIn, uow: Uow, principal: CurrentPrincipal)
 def disinfect(lot_id: int, data: DisinfectIn, uow: Uow, principal: CurrentPrincipal) -> OperationOut:
     """Disinfection (消杀), with its certificate."""
     return OperationOut.model_validate(service.disinfect(uow, principal, lot_id, data))
+
+
+@router.post("/lots/{lot_id}/documents", response_model=LotOut, responses=errors(401, 403, 404, 409, 422))
+def add_documents(
+    lot_id: int, data: DocumentsIn, uow: Uow, session: ReadSession, principal: CurrentPrincipal
+) -> LotOut:
+    """Add document numbers that were missing at inbound (customs, quarantine, disinfection)."""
+    return _lot_out(session, service.add_documents(uow, principal, lot_id, data))
 
 
 @router.post(

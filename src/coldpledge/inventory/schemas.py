@@ -48,7 +48,7 @@ class CommodityIn(Strict):
     name_en: str = Field(min_length=1, max_length=100)
     temperature_class: TemperatureClass
     hs_code: str | None = Field(default=None, pattern=r"^\d{4,12}$")
-    shelf_life_days: int | None = Field(default=None, gt=0, le=3650)
+    shelf_life_days: int | None = Field(strict=True, default=None, gt=0, le=3650)
 
 
 class CommodityOut(BaseModel):
@@ -66,8 +66,8 @@ class CommodityOut(BaseModel):
 class WeighingIn(Strict):
     """A weighbridge or floor-scale reading: net = gross - tare."""
 
-    gross_g: int = Field(gt=0, le=MAX_GRAMS)
-    tare_g: int = Field(ge=0, le=MAX_GRAMS)
+    gross_g: int = Field(strict=True, gt=0, le=MAX_GRAMS)
+    tare_g: int = Field(strict=True, ge=0, le=MAX_GRAMS)
     weigh_ticket_no: str = Field(min_length=1, max_length=64)
     scale_ref: str | None = Field(default=None, max_length=64)
 
@@ -88,11 +88,11 @@ class WeighingIn(Strict):
 
 class InboundIn(Strict):
     owner_org_id: int = Field(
-        gt=0, le=MAX_ID, description="The depositor: the trading company that owns the goods"
+        strict=True, gt=0, le=MAX_ID, description="The depositor: the trading company that owns the goods"
     )
-    room_id: int = Field(gt=0, le=MAX_ID)
+    room_id: int = Field(strict=True, gt=0, le=MAX_ID)
     location: str | None = Field(default=None, max_length=100, description="Rack, row or pallet positions")
-    commodity_id: int = Field(gt=0, le=MAX_ID)
+    commodity_id: int = Field(strict=True, gt=0, le=MAX_ID)
     spec: str = Field(min_length=1, max_length=200)
     brand: str | None = Field(default=None, max_length=100)
     origin_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
@@ -100,9 +100,9 @@ class InboundIn(Strict):
     batch_number: str = Field(min_length=1, max_length=64)
     production_date: date | None = None
     expiry_date: date | None = None
-    declared_cartons: int = Field(gt=0, le=10_000_000)
-    declared_net_weight_g: int = Field(gt=0, le=MAX_GRAMS)
-    cartons_received: int | None = Field(default=None, ge=0, le=10_000_000)
+    declared_cartons: int = Field(strict=True, gt=0, le=10_000_000)
+    declared_net_weight_g: int = Field(strict=True, gt=0, le=MAX_GRAMS)
+    cartons_received: int | None = Field(strict=True, default=None, ge=0, le=10_000_000)
     customs_declaration_no: str | None = Field(
         default=None, pattern=r"^\d{18}$", description="报关单号, 18 digits"
     )
@@ -130,7 +130,9 @@ class InboundIn(Strict):
 
 
 class WeighIn(WeighingIn):
-    cartons: int | None = Field(default=None, ge=0, le=10_000_000, description="Cartons counted at the scale")
+    cartons: int | None = Field(
+        strict=True, default=None, ge=0, le=10_000_000, description="Cartons counted at the scale"
+    )
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -148,9 +150,24 @@ class DisinfectIn(Strict):
     note: str | None = Field(default=None, max_length=1000)
 
 
+class DocumentsIn(Strict):
+    """Document numbers that arrived after the goods. Only missing ones may be added: a number once
+    recorded is never overwritten, so a certificate cannot be quietly swapped."""
+
+    customs_declaration_no: str | None = Field(default=None, pattern=r"^\d{18}$", description="报关单号")
+    quarantine_cert_no: str | None = Field(default=None, min_length=1, max_length=64)
+    disinfection_cert_no: str | None = Field(default=None, min_length=1, max_length=64)
+    container_no: str | None = Field(default=None, pattern=r"^[A-Z]{4}\d{7}$", description="ISO 6346")
+    lead_seal_no: str | None = Field(default=None, min_length=1, max_length=32)
+    note: str | None = Field(default=None, max_length=1000)
+
+    def given(self) -> dict[str, str]:
+        return {key: value for key, value in self.model_dump(exclude={"note"}).items() if value is not None}
+
+
 class StocktakeIn(Strict):
-    counted_g: int = Field(ge=0, le=MAX_GRAMS)
-    counted_cartons: int = Field(ge=0, le=10_000_000)
+    counted_g: int = Field(strict=True, ge=0, le=MAX_GRAMS)
+    counted_cartons: int = Field(strict=True, ge=0, le=10_000_000)
     note: str | None = Field(default=None, max_length=1000)
 
 
@@ -172,7 +189,7 @@ class SealIn(Strict):
 
 
 class UnsealIn(Strict):
-    reason: str = Field(min_length=4, max_length=300)
+    reason: str = Field(min_length=2, max_length=300)
 
 
 class LotOut(BaseModel):

@@ -30,6 +30,7 @@ from coldpledge.inventory.models import (
 from coldpledge.inventory.schemas import (
     CommodityIn,
     DisinfectIn,
+    DocumentsIn,
     InboundIn,
     InspectIn,
     SealIn,
@@ -277,6 +278,7 @@ def inbound(uow: UnitOfWork, principal: Principal, data: InboundIn) -> Lot:
             lot,
             before=None,
             related=_related(lot, operation, f"org:{owner.id}"),
+            data={"operation": snapshot(operation)},
         )
         uow.commit()
         return lot
@@ -308,7 +310,14 @@ def weigh(uow: UnitOfWork, principal: Principal, lot_id: int, data: WeighIn) -> 
             note=data.note,
             details={"declared_net_weight_g": lot.declared_net_weight_g},
         )
-        uow.record(principal, "lot.weigh", lot, before=before, related=_related(lot, operation))
+        uow.record(
+            principal,
+            "lot.weigh",
+            lot,
+            before=before,
+            related=_related(lot, operation),
+            data={"operation": snapshot(operation)},
+        )
         uow.commit()
         return operation
 
@@ -339,7 +348,14 @@ def inspect(uow: UnitOfWork, principal: Principal, lot_id: int, data: InspectIn)
             else None,
             note=data.note,
         )
-        uow.record(principal, "lot.inspect", lot, before=before, related=_related(lot, operation))
+        uow.record(
+            principal,
+            "lot.inspect",
+            lot,
+            before=before,
+            related=_related(lot, operation),
+            data={"operation": snapshot(operation)},
+        )
         uow.commit()
         return operation
 
@@ -358,9 +374,57 @@ def disinfect(uow: UnitOfWork, principal: Principal, lot_id: int, data: Disinfec
             disinfectant=data.disinfectant,
             note=data.note,
         )
-        uow.record(principal, "lot.disinfect", lot, before=before, related=_related(lot, operation))
+        uow.record(
+            principal,
+            "lot.disinfect",
+            lot,
+            before=before,
+            related=_related(lot, operation),
+            data={"operation": snapshot(operation)},
+        )
         uow.commit()
         return operation
+
+
+DOCUMENT_LABELS = {
+    "customs_declaration_no": N_("customs declaration"),
+    "quarantine_cert_no": N_("quarantine certificate"),
+    "disinfection_cert_no": N_("disinfection certificate"),
+    "container_no": N_("container number"),
+    "lead_seal_no": N_("lead seal number"),
+}
+
+
+def add_documents(uow: UnitOfWork, principal: Principal, lot_id: int, data: DocumentsIn) -> Lot:
+    """Record document numbers that were missing at inbound (a customs declaration, a quarantine
+    certificate that came later). A number already on record is never replaced."""
+    with uow:
+        lot = _lot_for_change(uow, principal, lot_id, "documents", any_state=True)
+        given = data.given()
+        if not given:
+            raise InvalidInput(N_("Give at least one document number."), field="customs_declaration_no")
+        for field, value in given.items():
+            recorded = getattr(lot, field)
+            if recorded is not None and recorded != value:
+                raise Conflict(
+                    N_("This lot already has {document} {recorded}; recorded numbers are never replaced."),
+                    field=field,
+                    document=DOCUMENT_LABELS[field],
+                    recorded=recorded,
+                )
+        before = snapshot(lot)
+        for field, value in given.items():
+            setattr(lot, field, value)
+        uow.record(
+            principal,
+            "lot.documents",
+            lot,
+            before=before,
+            reason=data.note,
+            related=[f"room:{lot.room_id}", lot.warehouse.subject_ref],
+        )
+        uow.commit()
+        return lot
 
 
 def stocktake(uow: UnitOfWork, principal: Principal, lot_id: int, data: StocktakeIn) -> Operation:
@@ -387,7 +451,15 @@ def stocktake(uow: UnitOfWork, principal: Principal, lot_id: int, data: Stocktak
             note=data.note,
             details={"tolerance_bp": tolerance},
         )
-        uow.record(principal, "lot.stocktake", lot, before=snapshot(lot), related=_related(lot, operation))
+        # The count changes no book figure of the lot; the evidence is the operation itself.
+        uow.record(
+            principal,
+            "lot.stocktake",
+            lot,
+            before=snapshot(lot),
+            related=_related(lot, operation),
+            data={"operation": snapshot(operation)},
+        )
         uow.commit()
         return operation
 

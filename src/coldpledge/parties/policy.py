@@ -134,6 +134,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "lot:weigh",
         "lot:inspect",
         "lot:disinfect",
+        "lot:documents",
         "lot:outbound",
         "lot:attach",
         "receipt:create",

@@ -39,7 +39,7 @@ class UserIn(BaseModel):
 
     username: str = Field(pattern=USERNAME_PATTERN)
     display_name: str = Field(min_length=1, max_length=100)
-    organisation_id: int = Field(gt=0, le=MAX_ID)
+    organisation_id: int = Field(strict=True, gt=0, le=MAX_ID)
     role: Role
     password: str = Field(min_length=10, max_length=200)
 
@@ -59,7 +59,7 @@ class UserOut(BaseModel):
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
-    expires_in: int = Field(description="Seconds until the token expires")
+    expires_in: int = Field(strict=True, description="Seconds until the token expires")
 
 
 class MeOut(BaseModel):

@@ -71,6 +71,9 @@ def issue_access_token(settings: Settings, *, user_id: int, now: datetime) -> Ac
     return AccessToken(token=token, expires_at=expires_at)
 
 
+ISSUED_AT_LEEWAY_SECONDS = 30
+
+
 def read_access_token(settings: Settings, token: str, *, now: datetime) -> int | None:
     """The user id a valid token was issued to, if it is live at ``now``, or None.
 
@@ -85,7 +88,9 @@ def read_access_token(settings: Settings, token: str, *, now: datetime) -> int |
             audience=TOKEN_AUDIENCE,
             options={"require": ["sub", "exp", "iat", "aud"], "verify_exp": False, "verify_iat": False},
         )
-        if not int(claims["iat"]) <= now.timestamp() < int(claims["exp"]):
+        # A token from a replica whose clock runs a little ahead is still good; one "issued" far
+        # in the future is not.
+        if not int(claims["iat"]) - ISSUED_AT_LEEWAY_SECONDS <= now.timestamp() < int(claims["exp"]):
             return None
         return int(claims["sub"])
     except (jwt.PyJWTError, ValueError, KeyError, TypeError):

@@ -223,8 +223,7 @@ def get_release(release_id: int, session: ReadSession, principal: CurrentPrincip
 @router.post("/releases/{release_id}/approve", response_model=ReleaseOut, responses=ACTION)
 def approve_release(release_id: int, data: NoteIn, uow: Uow, principal: CurrentPrincipal) -> ReleaseOut:
     """The pledgee approves a partial release; the one-time code is in this answer only."""
-    reason = ReasonIn(reason=data.note) if data.note and len(data.note) >= 4 else None
-    release, code = releases.approve(uow, principal, release_id, reason)
+    release, code = releases.approve(uow, principal, release_id, data)
     return _release_out(release, code)
 
 
@@ -272,5 +271,7 @@ def _changes(before: dict[str, object] | None, after: dict[str, object] | None) 
     return {
         key: [before.get(key), after.get(key)]
         for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key) and key not in {"version", "status_changed_at"}
+        if before.get(key) != after.get(key)
+        and key not in {"version", "status_changed_at"}
+        and not key.startswith("_")
     }

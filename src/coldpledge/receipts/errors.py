@@ -17,6 +17,7 @@ CONSTRAINT_MESSAGES.update(
         "uq_releases_one_open_per_receipt": N_("This receipt already has an open release instruction."),
         "receipt_exceeds_verified_stock": N_("Receipts may not claim more than the lot's verified stock."),
         "receipt_terminal_state_is_final": N_("This receipt is closed for good and cannot change."),
+        "receipts_are_never_deleted": N_("Receipts are never deleted; cancel the receipt instead."),
     }
 )
 # SQLite reports a failed partial unique index by its columns, not its name.
@@ -27,7 +28,7 @@ CONSTRAINT_MESSAGES["releases.receipt_id"] = CONSTRAINT_MESSAGES["uq_releases_on
 
 def illegal(status: ReceiptStatus, action: ReceiptAction) -> IllegalTransition:
     return IllegalTransition(
-        N_("A receipt that is {state_label} cannot {action}."),
+        N_("The receipt is {state_label}: “{action}” is not possible in that state."),
         state=status.value,
         state_label=status.label,
         action=action.label,

@@ -33,6 +33,7 @@ from coldpledge.receipts.models import (
 from coldpledge.receipts.schemas import (
     CollectionIn,
     DeliveryRequestIn,
+    NoteIn,
     OutboundIn,
     ReasonIn,
     ReleaseRequestIn,
@@ -106,9 +107,7 @@ def request_delivery(
         return release, code
 
 
-def approve(
-    uow: UnitOfWork, principal: Principal, release_id: int, data: ReasonIn | None
-) -> tuple[Release, str]:
+def approve(uow: UnitOfWork, principal: Principal, release_id: int, data: NoteIn) -> tuple[Release, str]:
     """The pledgee approves a partial release; the one-time code is returned this once."""
     with uow:
         release, receipt = _release_for_change(uow, principal, release_id, "approve")
@@ -120,8 +119,15 @@ def approve(
         if release.valid_until <= uow.now():
             raise Conflict(N_("The instruction's validity has already passed; ask for a new one."))
         before = snapshot(release)
-        code = _grant(uow, principal, release, data.reason if data else None)
-        uow.record(principal, "release.approve", release, before=before, related=[receipt.subject_ref])
+        code = _grant(uow, principal, release, data.note)
+        uow.record(
+            principal,
+            "release.approve",
+            release,
+            before=before,
+            reason=data.note,
+            related=[receipt.subject_ref],
+        )
         uow.commit()
         return release, code
 
@@ -209,8 +215,15 @@ def execute_outbound(uow: UnitOfWork, principal: Principal, lot_id: int, data: O
                 net=net_g,
                 allowed=release.quantity_g,
             )
+        if release.cartons is not None and data.cartons > release.cartons:
+            raise Conflict(
+                N_("{cartons} cartons are going out, more than the {allowed} released."),
+                field="cartons",
+                cartons=data.cartons,
+                allowed=release.cartons,
+            )
         if data.cartons > receipt.cartons or data.cartons > lot.cartons:
-            raise Conflict(N_("More cartons than the receipt covers are going out."))
+            raise Conflict(N_("More cartons than the receipt covers are going out."), field="cartons")
         lot_before = snapshot(lot)
         step = lifecycle.Step(receipt, snapshot(receipt), action)
         full = release.kind is ReleaseKind.DELIVERY or release.quantity_g >= receipt.quantity_g

@@ -17,17 +17,17 @@ ID_NUMBER_PATTERN = r"^[0-9A-Za-z]{6,18}$"
 
 
 class ReceiptCreateIn(Strict):
-    lot_id: int = Field(gt=0, le=MAX_ID)
-    quantity_g: int = Field(gt=0, le=MAX_GRAMS)
-    cartons: int = Field(gt=0, le=10_000_000)
+    lot_id: int = Field(strict=True, gt=0, le=MAX_ID)
+    quantity_g: int = Field(strict=True, gt=0, le=MAX_GRAMS)
+    cartons: int = Field(strict=True, gt=0, le=10_000_000)
     storage_period_end: date = Field(description="储存期限: when the storage agreement ends")
     storage_fee_note: str | None = Field(
         default=None, max_length=200, description="仓储费, e.g. 1.2 元/吨/天"
     )
     loss_standard: str | None = Field(default=None, max_length=200, description="损耗标准, e.g. 干耗 ≤ 0.3%")
     negotiable: bool = True
-    insurer_org_id: int | None = Field(default=None, gt=0, le=MAX_ID)
-    insured_amount_fen: int | None = Field(default=None, ge=0, le=10**15)
+    insurer_org_id: int | None = Field(strict=True, default=None, gt=0, le=MAX_ID)
+    insured_amount_fen: int | None = Field(strict=True, default=None, ge=0, le=10**15)
     # Checked even when left out, so that half an insurance is refused whichever part is missing.
     insurance_until: date | None = Field(default=None, validate_default=True)
     registry_code: str | None = Field(default=None, max_length=64, description="中仓登 national receipt code")
@@ -46,7 +46,7 @@ class ReceiptCreateIn(Strict):
 
 
 class ReasonIn(Strict):
-    reason: str = Field(min_length=4, max_length=500)
+    reason: str = Field(min_length=2, max_length=500)
 
 
 class NoteIn(Strict):
@@ -54,12 +54,12 @@ class NoteIn(Strict):
 
 
 class TransferIn(Strict):
-    to_org_id: int = Field(gt=0, le=MAX_ID)
+    to_org_id: int = Field(strict=True, gt=0, le=MAX_ID)
     note: str | None = Field(default=None, max_length=500)
 
 
 class PledgeRequestIn(Strict):
-    pledgee_org_id: int = Field(gt=0, le=MAX_ID)
+    pledgee_org_id: int = Field(strict=True, gt=0, le=MAX_ID)
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -91,8 +91,8 @@ class CollectionIn(Strict):
 
 
 class ReleaseRequestIn(CollectionIn):
-    quantity_g: int = Field(gt=0, le=MAX_GRAMS)
-    cartons: int | None = Field(default=None, gt=0, le=10_000_000)
+    quantity_g: int = Field(strict=True, gt=0, le=MAX_GRAMS)
+    cartons: int | None = Field(strict=True, default=None, gt=0, le=10_000_000)
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -101,8 +101,8 @@ class DeliveryRequestIn(CollectionIn):
 
 
 class SplitPart(Strict):
-    quantity_g: int = Field(gt=0, le=MAX_GRAMS)
-    cartons: int = Field(gt=0, le=10_000_000)
+    quantity_g: int = Field(strict=True, gt=0, le=MAX_GRAMS)
+    cartons: int = Field(strict=True, gt=0, le=10_000_000)
 
 
 class SplitIn(Strict):
@@ -111,10 +111,10 @@ class SplitIn(Strict):
 
 
 class OutboundIn(WeighingIn):
-    release_id: int = Field(gt=0, le=MAX_ID)
+    release_id: int = Field(strict=True, gt=0, le=MAX_ID)
     release_code: str = Field(min_length=4, max_length=32, description="The one-time code of the release")
     collector_id_no: str = Field(pattern=ID_NUMBER_PATTERN, description="Checked against the instruction")
-    cartons: int = Field(ge=0, le=10_000_000)
+    cartons: int = Field(strict=True, ge=0, le=10_000_000)
     vehicle_plate: str = Field(pattern=PLATE_PATTERN)
     note: str | None = Field(default=None, max_length=1000)
 

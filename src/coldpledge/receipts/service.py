@@ -17,7 +17,7 @@ from coldpledge.calendar import business_date
 from coldpledge.codes import receipt_code
 from coldpledge.errors import N_, Conflict, InvalidInput, PermissionDenied
 from coldpledge.inventory import service as inventory
-from coldpledge.inventory.models import Lot, LotStatus, QualityStatus
+from coldpledge.inventory.models import Lot, LotStatus, OperationKind, QualityStatus
 from coldpledge.parties.access import obtain, require
 from coldpledge.parties.models import Organisation
 from coldpledge.parties.policy import PartyType, Principal
@@ -32,6 +32,7 @@ from coldpledge.receipts.models import (
     Receipt,
     ReceiptNotation,
     Release,
+    ReleaseStatus,
 )
 from coldpledge.receipts.schemas import (
     NoteIn,
@@ -78,6 +79,7 @@ def finish(
     reason: str | None = None,
     related: list[str] | None = None,
     notation: tuple[NotationKind, str, int | None] | None = None,
+    data: dict[str, object] | None = None,
 ) -> Receipt:
     receipt = step.receipt
     if to is not None and to is not receipt.status:
@@ -95,6 +97,13 @@ def finish(
                 by_user_id=principal.user_id,
             )
         )
+    uow.session.flush()
+    pledge = uow.session.scalars(
+        select(Pledge).where(Pledge.receipt_id == receipt.id).order_by(Pledge.id.desc()).limit(1)
+    ).first()
+    # The pledge (its status, 中登网 registration and time) travels with every receipt event:
+    # priority between lenders follows registration, so it must be in the evidence.
+    evidence = {**({"pledge": snapshot(pledge)} if pledge else {}), **(data or {})}
     uow.record(
         principal,
         f"receipt.{step.action.value}",
@@ -102,6 +111,7 @@ def finish(
         before=step.before,
         reason=reason,
         related=[f"lot:{receipt.lot.code}", *(related or [])],
+        data=evidence or None,
     )
     return receipt
 
@@ -128,8 +138,14 @@ def live_pledge(session: Session, receipt_id: int) -> Pledge | None:
     ).first()
 
 
-def _pledgee(uow: UnitOfWork, principal: Principal, receipt: Receipt) -> Pledge:
+def _pledgee(
+    uow: UnitOfWork, principal: Principal, receipt: Receipt, status: PledgeStatus = PledgeStatus.ACTIVE
+) -> Pledge:
+    """The pledge the caller's bank holds (by default an accepted one: a bank merely offered the
+    receipt has no rights over it yet); 403 for anyone else."""
     pledge = live_pledge(uow.session, receipt.id)
+    if pledge is not None and pledge.status is not status:
+        pledge = None
     _must_be(
         principal,
         pledge.pledgee_org_id if pledge else None,
@@ -304,6 +320,7 @@ def transfer(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Trans
         old_holder = uow.session.get_one(Organisation, receipt.holder_org_id)
         lot = receipt.lot
         lot_before = snapshot(lot)
+        spare = _carve_out_spare(uow, principal, lot, receipt)
         receipt.holder_org_id = new_holder.id
         lot.owner_org_id = new_holder.id
         parties = [f"org:{old_holder.id}", f"org:{new_holder.id}"]
@@ -321,10 +338,36 @@ def transfer(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Trans
             lot,
             before=lot_before,
             reason=data.note,
-            related=[receipt.subject_ref, *parties],
+            related=[receipt.subject_ref, *parties, *([spare.subject_ref] if spare else [])],
         )
         uow.commit()
         return receipt
+
+
+def _carve_out_spare(uow: UnitOfWork, principal: Principal, lot: Lot, receipt: Receipt) -> Lot | None:
+    """Stock of ``lot`` that the receipt does not cover moves to a lot of its own, which stays with
+    its owner: endorsing a receipt passes on the goods it stands for and nothing else."""
+    spare_g = lot.verified_net_weight_g - receipt.quantity_g
+    spare_cartons = lot.cartons - receipt.cartons
+    if spare_g <= 0 and spare_cartons <= 0:
+        return None
+    if spare_g <= 0:
+        raise Conflict(N_("The lot has cartons beyond the receipt but no weight for them; weigh it first."))
+    spare = _child_lot(uow, principal, lot, spare_g, max(spare_cartons, 0))
+    lot.verified_net_weight_g -= spare_g
+    lot.cartons -= max(spare_cartons, 0)
+    inventory.record_operation(
+        uow,
+        principal,
+        lot,
+        OperationKind.SPLIT,
+        details={
+            "lots": [{"lot": spare.code, "net_g": spare_g, "cartons": max(spare_cartons, 0)}],
+            "reason": "stock not covered by the transferred receipt",
+        },
+    )
+    uow.session.flush()
+    return spare
 
 
 def request_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: PledgeRequestIn) -> Receipt:
@@ -366,7 +409,7 @@ def accept_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: 
     """The bank accepts the pledge, citing its 中登网 registration."""
     with uow:
         step = begin(uow, principal, receipt_id, A.ACCEPT_PLEDGE)
-        pledge = _pledgee(uow, principal, step.receipt)
+        pledge = _pledgee(uow, principal, step.receipt, PledgeStatus.REQUESTED)
         pledge.status = PledgeStatus.ACTIVE
         pledge.registration_no = data.registration_no
         pledge.registered_at = data.registered_at or uow.now()
@@ -389,7 +432,7 @@ def accept_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: 
 def reject_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: ReasonIn) -> Receipt:
     with uow:
         step = begin(uow, principal, receipt_id, A.REJECT_PLEDGE)
-        pledge = _pledgee(uow, principal, step.receipt)
+        pledge = _pledgee(uow, principal, step.receipt, PledgeStatus.REQUESTED)
         pledge.status = PledgeStatus.REJECTED
         pledge.decided_at = pledge.ended_at = uow.now()
         pledge.decided_by_user_id = principal.user_id
@@ -533,6 +576,9 @@ def replace(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Reason
         original = step.receipt
         _issuer(principal, original)
         restored = original.previous_status or S.ISSUED
+        original.previous_status = None
+        # An instruction issued against the lost receipt would otherwise stay approved forever.
+        _close_open_releases(uow, principal, original, N_("The receipt was replaced."))
         finish(uow, principal, step, to=S.REPLACED, reason=data.reason)
         uow.session.flush()  # the original must leave the live set before its successor enters it
         successor = _successor(
@@ -556,6 +602,8 @@ def replace(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Reason
                 by_user_id=principal.user_id,
             )
         )
+        uow.session.flush()
+        moved = live_pledge(uow.session, successor.id)
         uow.record(
             principal,
             "receipt.issue_replacement",
@@ -563,9 +611,22 @@ def replace(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Reason
             before=None,
             reason=data.reason,
             related=[original.subject_ref, f"lot:{original.lot.code}"],
+            data={"pledge": snapshot(moved)} if moved else None,
         )
         uow.commit()
         return successor
+
+
+def _close_open_releases(uow: UnitOfWork, principal: Principal, receipt: Receipt, note: str) -> None:
+    for release in uow.session.scalars(
+        select(Release).where(Release.receipt_id == receipt.id, Release.status.in_(OPEN_RELEASE))
+    ):
+        before = snapshot(release)
+        release.status = ReleaseStatus.CANCELLED
+        release.decision_note = note
+        uow.record(
+            principal, "release.cancel", release, before=before, reason=note, related=[receipt.subject_ref]
+        )
 
 
 def cancel(uow: UnitOfWork, principal: Principal, receipt_id: int, data: ReasonIn) -> Receipt:
@@ -621,7 +682,7 @@ def split(uow: UnitOfWork, principal: Principal, receipt_id: int, data: SplitIn)
         lot.status = LotStatus.SPLIT
         children: list[Receipt] = []
         for part in data.parts:
-            child_lot = _child_lot(uow, lot, part.quantity_g, part.cartons)
+            child_lot = _child_lot(uow, principal, lot, part.quantity_g, part.cartons)
             children.append(
                 _successor(
                     uow,
@@ -632,7 +693,7 @@ def split(uow: UnitOfWork, principal: Principal, receipt_id: int, data: SplitIn)
                     status=step_status(step),
                 )
             )
-        spare_lot = _child_lot(uow, lot, spare_g, max(spare_cartons, 0)) if spare_g > 0 else None
+        spare_lot = _child_lot(uow, principal, lot, spare_g, max(spare_cartons, 0)) if spare_g > 0 else None
         uow.session.flush()
         for child in children:
             child.parent_receipt_id = receipt.id
@@ -647,24 +708,38 @@ def split(uow: UnitOfWork, principal: Principal, receipt_id: int, data: SplitIn)
                 quantity_g=None,
             )
         )
+        parts = [child.lot for child in children] + ([spare_lot] if spare_lot else [])
+        operation = inventory.record_operation(
+            uow,
+            principal,
+            lot,
+            OperationKind.SPLIT,
+            note=data.note,
+            details={
+                "lots": [
+                    {"lot": part.code, "net_g": part.verified_net_weight_g, "cartons": part.cartons}
+                    for part in parts
+                ]
+            },
+        )
         uow.record(
             principal,
             "lot.split",
             lot,
             before=lot_before,
-            related=[
-                receipt.subject_ref,
-                *(f"lot:{c.lot.code}" for c in children),
-                *([spare_lot.subject_ref] if spare_lot else []),
-            ],
+            related=[receipt.subject_ref, f"operation:{operation.id}", *(part.subject_ref for part in parts)],
+            data={"operation": snapshot(operation)},
         )
+        uow.session.flush()
         for child in children:
+            pledge = live_pledge(uow.session, child.id)
             uow.record(
                 principal,
                 "receipt.issue_split_part",
                 child,
                 before=None,
                 related=[receipt.subject_ref, f"lot:{child.lot.code}"],
+                data={"pledge": snapshot(pledge)} if pledge else None,
             )
         uow.commit()
         return children
@@ -675,7 +750,8 @@ def step_status(step: Step) -> ReceiptStatus:
     return ReceiptStatus(str(step.before["status"]))
 
 
-def _child_lot(uow: UnitOfWork, parent: Lot, weight_g: int, cartons: int) -> Lot:
+def _child_lot(uow: UnitOfWork, principal: Principal, parent: Lot, weight_g: int, cartons: int) -> Lot:
+    """A new lot carved out of ``parent``: its share of the verified stock, under its own code."""
     child = Lot(
         **{column: getattr(parent, column) for column in _LOT_INHERITED},
         code=f"{parent.code}-{_next_suffix(uow, parent)}",
@@ -690,6 +766,7 @@ def _child_lot(uow: UnitOfWork, parent: Lot, weight_g: int, cartons: int) -> Lot
     )
     uow.session.add(child)
     uow.session.flush()
+    uow.record(principal, "lot.carve_out", child, before=None, related=[parent.subject_ref])
     return child
 
 

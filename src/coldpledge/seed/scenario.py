@@ -206,7 +206,7 @@ def _margin_and_partial_release(scene: Scene) -> None:
         scene.uow(),
         scene.who["bank"],
         release.id,
-        ReasonIn(reason="已收到部分还款 ¥2,400,000，同意释放对应货值"),
+        NoteIn(note="已收到部分还款 ¥2,400,000，同意释放对应货值"),
     )
     clock.on(29, "08:50")
     scene.unseal("beef-br", reason=f"按放货指令 #{release.id} 部分出库")

@@ -39,7 +39,7 @@ class WarehouseIn(Strict):
         default=None, max_length=64, description="中仓登 warehouse archive code"
     )
     keeper_org_id: int | None = Field(
-        default=None, gt=0, le=MAX_ID, description="Only the platform operator sets this"
+        strict=True, default=None, gt=0, le=MAX_ID, description="Only the platform operator sets this"
     )
 
 
@@ -48,7 +48,7 @@ class RoomIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: AreaKind = AreaKind.ROOM
     # Checked even when left out: a zone without a parent is as wrong as a room with one.
-    parent_room_id: int | None = Field(default=None, gt=0, le=MAX_ID, validate_default=True)
+    parent_room_id: int | None = Field(strict=True, default=None, gt=0, le=MAX_ID, validate_default=True)
     temperature_class: TemperatureClass
     # Stored in milli-degrees: a finer value would have to be rounded, so it is refused here. The
     # band comes before the set point so that the set point's check can read it.
@@ -56,8 +56,8 @@ class RoomIn(Strict):
     band_high_c: Decimal = Field(ge=-60, le=60, decimal_places=3)
     set_point_c: Decimal = Field(ge=-60, le=60, decimal_places=3)
     # Far above the largest cold stores, and within the database's 32-bit integers.
-    area_m2: int | None = Field(default=None, gt=0, le=10_000_000)
-    volume_m3: int | None = Field(default=None, gt=0, le=100_000_000)
+    area_m2: int | None = Field(strict=True, default=None, gt=0, le=10_000_000)
+    volume_m3: int | None = Field(strict=True, default=None, gt=0, le=100_000_000)
 
     @field_validator("parent_room_id")
     @classmethod
@@ -189,7 +189,7 @@ class ReleaseWindowOut(BaseModel):
 class PolicyIn(Strict):
     parameters: PolicyParameters
     reason: str = Field(
-        min_length=4, max_length=500, description="Why the policy changes; kept in the audit trail"
+        min_length=2, max_length=500, description="Why the policy changes; kept in the audit trail"
     )
 
 
@@ -208,9 +208,9 @@ class PolicyOut(BaseModel):
 class VirtualWarehouseIn(Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=2, max_length=200)
-    warehouse_id: int = Field(gt=0, le=MAX_ID)
-    supervisor_org_id: int = Field(gt=0, le=MAX_ID)
-    room_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(min_length=1, max_length=500)
+    warehouse_id: int = Field(strict=True, gt=0, le=MAX_ID)
+    supervisor_org_id: int = Field(strict=True, gt=0, le=MAX_ID)
+    room_ids: list[Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]] = Field(min_length=1, max_length=500)
     mode: SupervisionMode = SupervisionMode.STATIC
     agreement_no: str | None = Field(default=None, max_length=64, description="质押监管协议编号")
     parameters: PolicyParameters | None = Field(
@@ -234,7 +234,7 @@ class VirtualWarehouseIn(Strict):
 
 
 class StaffIn(Strict):
-    user_id: int = Field(gt=0, le=MAX_ID)
+    user_id: int = Field(strict=True, gt=0, le=MAX_ID)
 
 
 class VirtualWarehouseOut(BaseModel):

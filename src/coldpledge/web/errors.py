@@ -18,7 +18,17 @@ log = logging.getLogger(__name__)
 
 # Parameters that are themselves words (a model name, a state) and so are translated too.
 _WORD_PARAMS = frozenset(
-    {"thing", "state_label", "status_label", "action", "party_type", "role", "kind", "temperature_class"}
+    {
+        "thing",
+        "state_label",
+        "status_label",
+        "action",
+        "party_type",
+        "role",
+        "kind",
+        "temperature_class",
+        "document",
+    }
 )
 
 
