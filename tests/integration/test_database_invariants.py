@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from tests.conftest import TestDB
 
 
-
 def refused(db: TestDB, statement: Executable) -> IntegrityError:
     """Run ``statement`` in a savepoint; it must be refused with an integrity error."""
     with pytest.raises(IntegrityError) as caught, db.connection.begin_nested():
