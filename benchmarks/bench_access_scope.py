@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, insert, select
 from sqlalchemy.orm import Session
 
-from benchmarks.common import arguments, median_ms, scratch_database
+from benchmarks.common import arguments, median_ms, migrated_database
 from coldpledge.db import Database
 from coldpledge.inventory.models import Commodity, Lot
 from coldpledge.parties.access import restrict
@@ -224,7 +224,7 @@ def _principal(session: Session, user_id: int) -> Principal:
 
 def main() -> None:
     args = arguments(__doc__ or "", receipts=(20_000, "receipts (and lots) to load"))
-    with scratch_database(args.database) as database:
+    with migrated_database(args.database) as database:
         principals = populate(database, args.receipts)
         if database.dialect == "postgresql":
             with database.engine.begin() as connection:

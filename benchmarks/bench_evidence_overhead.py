@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, update
 
 from benchmarks.bench_access_scope import NOW, populate
-from benchmarks.common import arguments, scratch_database
+from benchmarks.common import arguments, migrated_database
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.models import Lot, Operation, OperationKind
 from coldpledge.inventory.schemas import StocktakeIn
@@ -30,7 +30,7 @@ from coldpledge.uow import UnitOfWork
 
 def main() -> None:
     args = arguments(__doc__ or "", operations=(300, "transactions of each kind"))
-    with scratch_database(args.database) as database:
+    with migrated_database(args.database) as database:
         principals = populate(database, 2_000)
         supervisor: Principal = principals["supervisor"]
         with database.reading() as session:

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-from coldpledge.db import Database
+from coldpledge.db import Database, scratch_database
 from coldpledge.migrate import upgrade
 
 
@@ -37,29 +31,14 @@ def arguments(description: str, **extra: Any) -> argparse.Namespace:
 
 
 @contextmanager
-def scratch_database(target: str) -> Iterator[Database]:
-    if target == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            database = Database(f"sqlite:///{Path(folder) / 'bench.sqlite3'}")
+def migrated_database(target: str) -> Iterator[Database]:
+    with scratch_database(None if target == "sqlite" else target, prefix="coldpledge_bench") as url:
+        database = Database(url)
+        try:
             upgrade(database.engine)
-            try:
-                yield database
-            finally:
-                database.dispose()
-        return
-    server = create_engine(target, isolation_level="AUTOCOMMIT")
-    name = f"coldpledge_bench_{uuid.uuid4().hex[:10]}"
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database(make_url(target).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(database.engine)
-        yield database
-    finally:
-        database.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+            yield database
+        finally:
+            database.dispose()
 
 
 def median_ms(action: Callable[[], object], repeat: int, warmup: int = 2) -> float:

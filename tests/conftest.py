@@ -8,22 +8,22 @@ the whole suite on PostgreSQL; a fresh database is created on that server and dr
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from coldpledge.config import Settings
-from coldpledge.db import Database, make_engine, utcnow
+from coldpledge.db import Database, make_engine, scratch_database, utcnow
 from coldpledge.inventory.files import FileStore
 from coldpledge.migrate import upgrade
 from coldpledge.parties.security import issue_access_token
@@ -51,21 +51,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not POSTGRES_URL:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-        return
-    server = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"coldpledge_test_{uuid.uuid4().hex[:12]}"
+def database_url() -> Iterator[str]:
     try:
-        with server.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        with scratch_database(POSTGRES_URL, prefix="coldpledge_test") as url:
+            yield url
     except OperationalError as exc:
         pytest.exit(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}", returncode=3)
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    with server.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +124,19 @@ class TestDB:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session)
 
+    def app(self, *, clock: Callable[[], datetime] = utcnow, **settings: Any) -> FastAPI:
+        """An app whose sessions all join this transaction, living by ``clock``, with any setting
+        overridden (``attachment_max_bytes=2048``, ``secure_cookies=True``)."""
+        own = self.settings.model_copy(update=settings) if settings else self.settings
+        runtime = Runtime(
+            settings=own,
+            read_session=self.reader,
+            write_session=self.session,
+            clock=clock,
+            files=FileStore(Path(own.attachments_dir), own.attachment_max_bytes),
+        )
+        return create_app(runtime=runtime)
+
     @property
     def dialect(self) -> str:
         return self.connection.dialect.name
@@ -151,14 +155,7 @@ def db(engine: Engine, settings: Settings, world: world_module.World) -> Iterato
 
 @pytest.fixture
 def app(db: TestDB) -> FastAPI:
-    runtime = Runtime(
-        settings=db.settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=utcnow,
-        files=FileStore(Path(db.settings.attachments_dir), db.settings.attachment_max_bytes),
-    )
-    return create_app(runtime=runtime)
+    return db.app()
 
 
 @pytest.fixture

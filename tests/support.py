@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from httpx2 import Response
 
 from coldpledge.calendar import business_date
 
@@ -40,3 +44,22 @@ def in_days(days: float) -> datetime:
 def today() -> date:
     """Today on the warehouse's calendar (China Standard Time)."""
     return business_date(now())
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand; an app built with it (``db.app(clock=...)``) lives by it."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def ok(response: Response, status: int = 200) -> Any:
+    """The JSON of a response that must have ``status``; otherwise fail showing the body."""
+    assert response.status_code == status, response.text
+    return response.json()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import httpx2 as httpx
 import jwt
@@ -20,29 +18,14 @@ from pydantic import SecretStr
 
 from coldpledge.config import Settings
 from coldpledge.db import utcnow
-from coldpledge.inventory.files import FileStore
 from coldpledge.parties.models import Organisation, User
 from coldpledge.parties.policy import PERMISSIONS, Role
 from coldpledge.parties.security import TOKEN_AUDIENCE, issue_access_token
-from coldpledge.web.app import create_app
-from coldpledge.web.deps import Runtime
 from tests.conftest import TestDB as Transaction
+from tests.support import Clock
 from tests.world import PASSWORD, World
 
 WRONG = "Wrong username or password."
-
-
-@dataclass
-class Clock:
-    """The app's clock, moved by hand."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -53,14 +36,7 @@ def clock() -> Clock:
 @pytest.fixture
 def clocked(db: Transaction, clock: Clock) -> Iterator[TestClient]:
     """A client of an app whose clock the test moves; sessions join the test's transaction."""
-    runtime = Runtime(
-        settings=db.settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=clock,
-        files=FileStore(Path(db.settings.attachments_dir), db.settings.attachment_max_bytes),
-    )
-    with TestClient(create_app(runtime=runtime), headers={"Accept-Language": "en"}) as client:
+    with TestClient(db.app(clock=clock), headers={"Accept-Language": "en"}) as client:
         yield client
 
 
@@ -414,15 +390,7 @@ def test_a_made_up_session_cookie_is_401(client: TestClient) -> None:
 @pytest.fixture
 def https(db: Transaction) -> Iterator[TestClient]:
     """A client of an app deployed behind HTTPS, whose cookies must never travel over plain HTTP."""
-    settings = db.settings.model_copy(update={"secure_cookies": True})
-    runtime = Runtime(
-        settings=settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=utcnow,
-        files=FileStore(Path(settings.attachments_dir), settings.attachment_max_bytes),
-    )
-    app = create_app(runtime=runtime)
+    app = db.app(secure_cookies=True)
     with TestClient(app, base_url="https://testserver", headers={"Accept-Language": "en"}) as client:
         yield client
 

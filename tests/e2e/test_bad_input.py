@@ -7,7 +7,6 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -17,11 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coldpledge.db import utcnow
-from coldpledge.inventory.files import FileStore
 from coldpledge.warehouses.models import TemperatureClass
 from coldpledge.warehouses.policy import default_parameters
-from coldpledge.web.app import create_app
-from coldpledge.web.deps import Runtime
 from tests.conftest import TestDB as Transaction
 from tests.support import in_days, tiny_pdf, tiny_png, today
 from tests.world import World
@@ -678,16 +674,7 @@ def upload(
 @pytest.fixture
 def small_limit_client(db: Transaction) -> Iterator[TestClient]:
     """An app that accepts attachments of at most 2 KiB."""
-    limit = 2048
-    settings = db.settings.model_copy(update={"attachment_max_bytes": limit})
-    runtime = Runtime(
-        settings=settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=utcnow,
-        files=FileStore(Path(settings.attachments_dir), limit),
-    )
-    with TestClient(create_app(runtime=runtime), headers={"Accept-Language": "en"}) as client:
+    with TestClient(db.app(attachment_max_bytes=2048), headers={"Accept-Language": "en"}) as client:
         yield client
 
 

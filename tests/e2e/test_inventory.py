@@ -15,11 +15,8 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from coldpledge.db import utcnow
-from coldpledge.inventory.files import FileStore
 from coldpledge.parties.security import issue_access_token
-from coldpledge.web.app import create_app
-from coldpledge.web.deps import Runtime
-from tests.support import tiny_pdf, tiny_png, today
+from tests.support import Clock, ok, tiny_pdf, tiny_png, today
 from tests.world import World
 
 if TYPE_CHECKING:
@@ -27,21 +24,6 @@ if TYPE_CHECKING:
 
 Auth = Callable[[str], dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def ok(response: Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-class Clock:
-    """A clock the test sets by hand."""
-
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
 
 
 def signed_in_at(db: TestDB, world: World, clock: Clock) -> Auth:
@@ -59,17 +41,8 @@ def app_client(
     db: TestDB, *, clock: Callable[[], datetime] = utcnow, max_bytes: int | None = None
 ) -> Iterator[TestClient]:
     """A client of an app like the conftest one, with its own clock or attachment size limit."""
-    settings = db.settings
-    if max_bytes is not None:
-        settings = settings.model_copy(update={"attachment_max_bytes": max_bytes})
-    runtime = Runtime(
-        settings=settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=clock,
-        files=FileStore(Path(settings.attachments_dir), settings.attachment_max_bytes),
-    )
-    with TestClient(create_app(runtime=runtime), headers={"Accept-Language": "en"}) as test_client:
+    limits = {"attachment_max_bytes": max_bytes} if max_bytes is not None else {}
+    with TestClient(db.app(clock=clock, **limits), headers={"Accept-Language": "en"}) as test_client:
         yield test_client
 
 
@@ -502,10 +475,10 @@ def test_unsealing_outside_the_release_window_is_flagged(db: TestDB, world: Worl
 
     with app_client(db, clock=clock) as client:
         unseal("周末开封检查")
-        clock.moment = next_local(3, 10)  # Wednesday 10:00: inside
+        clock.now = next_local(3, 10)  # Wednesday 10:00: inside
         seal("JN-88001")
         unseal("按窗口出库")
-        clock.moment = next_local(3, 17)  # Wednesday 17:00: the window has just closed
+        clock.now = next_local(3, 17)  # Wednesday 17:00: the window has just closed
         seal("JN-88002")
         unseal("下班后开封")
         unseals = [op for op in operations(client, auth, lot_id, "supervisor") if op["kind"] == "unseal"]
@@ -637,7 +610,7 @@ def test_the_operations_of_a_lot_are_listed_in_time_order_with_those_of_its_room
     room = world.rooms["YS-C04"]
 
     def at(minute: int) -> None:
-        clock.moment = start + timedelta(minutes=minute)
+        clock.now = start + timedelta(minutes=minute)
 
     def seal_room(number: str) -> None:
         ok(

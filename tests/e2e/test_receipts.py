@@ -15,18 +15,13 @@ from sqlalchemy import select, text
 
 from coldpledge.receipts.lifecycle import ReceiptStatus, allowed_actions
 from coldpledge.receipts.models import Pledge, PledgeStatus
-from tests.support import in_days, tiny_png, today
+from tests.support import in_days, ok, tiny_png, today
 from tests.world import World, make_ready, pledge, receive
 
 if TYPE_CHECKING:
     from tests.conftest import TestDB
 
 Auth = Callable[[str], dict[str, str]]
-
-
-def ok(response: Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 class Parties:
@@ -855,3 +850,16 @@ def test_a_recorded_document_number_is_never_replaced(client: TestClient, auth: 
     assert ok(client.get(f"/api/v1/lots/{world.lots['free']}", headers=auth("keeper")))[
         "quarantine_cert_no"
     ] == ("ES-QC-2026-0091")
+
+
+def test_a_step_that_takes_only_a_note_may_be_sent_with_no_body_at_all(
+    client: TestClient, auth: Auth, world: World
+) -> None:
+    submitted = client.post(f"/api/v1/receipts/{world.receipts['draft']}/submit", headers=auth("keeper"))
+    transfer_without_body = client.post(
+        f"/api/v1/receipts/{world.receipts['issued']}/transfer", headers=auth("borrower")
+    )
+
+    assert ok(submitted)["status"] == "pending_check"
+    assert transfer_without_body.status_code == 422
+    assert [error["field"] for error in transfer_without_body.json()["errors"]] == ["body"]

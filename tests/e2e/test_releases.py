@@ -6,18 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from coldpledge.db import utcnow
-from coldpledge.inventory.files import FileStore
 from coldpledge.parties.security import issue_access_token
-from coldpledge.web.app import create_app
-from coldpledge.web.deps import Runtime
-from tests.support import in_days
+from tests.support import Clock, in_days, ok
 from tests.world import World
 
 if TYPE_CHECKING:
@@ -27,11 +23,6 @@ Auth = Callable[[str], dict[str, str]]
 
 # The world's requested release: 5 t of the 20 t pledged beef, to this truck and collector.
 PLATE, COLLECTOR_ID = "沪A12345", "310101199001011234"
-
-
-def ok(response: Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 class Dock:
@@ -79,30 +70,15 @@ def collection(**more: Any) -> dict[str, Any]:
     }
 
 
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
 @contextmanager
 def clocked(db: TestDB, world: World, clock: Clock) -> Iterator[tuple[TestClient, Auth]]:
     """A client of an app running on ``clock``, and sign-ins issued at that clock."""
-    runtime = Runtime(
-        settings=db.settings,
-        read_session=db.reader,
-        write_session=db.session,
-        clock=clock,
-        files=FileStore(Path(db.settings.attachments_dir), db.settings.attachment_max_bytes),
-    )
 
     def auth(username: str) -> dict[str, str]:
         token = issue_access_token(db.settings, user_id=world.users[username], now=clock())
         return {"Authorization": f"Bearer {token.token}"}
 
-    with TestClient(create_app(runtime=runtime), headers={"Accept-Language": "en"}) as client:
+    with TestClient(db.app(clock=clock), headers={"Accept-Language": "en"}) as client:
         yield client, auth
 
 
@@ -279,12 +255,12 @@ def test_an_expired_release_cannot_be_executed(db: TestDB, world: World) -> None
         code = dock.approve(release_id)
         dock.unseal(lot_id)
         valid_until = datetime.fromisoformat(dock.get("keeper", f"releases/{release_id}")["valid_until"])
-        clock.moment = valid_until + timedelta(minutes=1)
+        clock.now = valid_until + timedelta(minutes=1)
 
         expired = dock.outbound(lot_id, release_id, code)
         wrong_code_too = dock.outbound(lot_id, release_id, "WRONGCODE1")
 
-        clock.moment = valid_until - timedelta(minutes=1)
+        clock.now = valid_until - timedelta(minutes=1)
         in_time = dock.outbound(lot_id, release_id, code)
 
     assert expired.status_code == 409

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from coldpledge.audit.models import AuditEvent
 from coldpledge.warehouses.models import ReleaseWindow
 from tests.conftest import TestDB as Transaction
+from tests.support import ok
 from tests.world import World
 
 Auth = Callable[[str], dict[str, str]]
@@ -26,11 +27,6 @@ DEEP_FROZEN = {
     "band_high_c": "-22",
 }
 CHILLED = {"temperature_class": "chilled", "set_point_c": "2", "band_low_c": "0", "band_high_c": "4"}
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:

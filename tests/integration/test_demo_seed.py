@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from coldpledge.audit.models import AuditEvent
 from coldpledge.config import Settings
-from coldpledge.db import Database
+from coldpledge.db import Database, scratch_database
 from coldpledge.errors import Conflict
 from coldpledge.evidence.outbox import EvidenceOutbox
 from coldpledge.migrate import upgrade
@@ -55,23 +53,11 @@ def _settings(url: str, attachments: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def demo_url() -> Iterator[str]:
     """A database of the demo's own: a SQLite file, or a fresh database on the PostgreSQL server
     of the PostgreSQL pass, dropped afterwards."""
-    server_url = os.environ.get("COLDPLEDGE_TEST_DATABASE_URL")
-    if not server_url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
-        return
-    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"coldpledge_demo_{uuid.uuid4().hex[:12]}"
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+    with scratch_database(os.environ.get("COLDPLEDGE_TEST_DATABASE_URL"), prefix="coldpledge_demo") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,14 @@ the PostgreSQL pass a fresh database on the same server, dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Column, Engine, MetaData, String, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Engine, MetaData, String, inspect, text
 
 import coldpledge.migrate
-from coldpledge.db import make_engine
+from coldpledge.db import make_engine, scratch_database
 from coldpledge.migrate import alembic_config, differences, upgrade
 from coldpledge.models import metadata
 
@@ -25,25 +22,14 @@ POSTGRES_URL = os.environ.get("COLDPLEDGE_TEST_DATABASE_URL")
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Engine]:
+def fresh() -> Iterator[Engine]:
     """An empty database nobody else uses."""
-    if not POSTGRES_URL:
-        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
-        yield engine
-        engine.dispose()
-        return
-    server = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"coldpledge_migrations_{uuid.uuid4().hex[:12]}"
-    with server.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+    with scratch_database(POSTGRES_URL, prefix="coldpledge_migrations") as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

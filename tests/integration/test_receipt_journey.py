@@ -7,15 +7,10 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from tests.support import in_days, tiny_png, today
+from tests.support import in_days, ok, tiny_png, today
 from tests.world import World
 
 Auth = Callable[[str], dict[str, str]]
-
-
-def ok(response, status: int = 200):  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def test_goods_go_from_truck_to_pledge_to_partial_release_to_delivery(

@@ -94,20 +94,25 @@ def receipt_history(
 
 
 def _action(path: str, summary: str, handler: Callable[..., Receipt], body: type[BaseModel]) -> None:
-    """Register ``POST /receipts/{id}/<path>`` for one lifecycle step taking ``body``."""
+    """Register ``POST /receipts/{id}/<path>`` for one lifecycle step taking ``body``. A body whose
+    fields are all optional (a note) may be left out altogether."""
+    optional = all(not field.is_required() for field in body.model_fields.values())
 
-    def endpoint(receipt_id, data, uow, session, principal, rt):  # type: ignore[no-untyped-def]
-        receipt = handler(uow, principal, receipt_id, data)
+    def endpoint(receipt_id, uow, session, principal, rt, data=None):  # type: ignore[no-untyped-def]
+        receipt = handler(uow, principal, receipt_id, data if data is not None else body())
         return _out(session, rt.settings.public_base_url, receipt)
 
+    if not optional:
+        endpoint.__defaults__ = None
+        endpoint.__kwdefaults__ = None
     # Real objects, not strings: FastAPI reads these to build validation and the OpenAPI schema.
     endpoint.__annotations__ = {
         "receipt_id": int,
-        "data": body,
         "uow": Uow,
         "session": ReadSession,
         "principal": CurrentPrincipal,
         "rt": RuntimeDep,
+        "data": body | None if optional else body,
         "return": ReceiptOut,
     }
     endpoint.__name__ = path.replace("-", "_")
@@ -221,9 +226,11 @@ def get_release(release_id: int, session: ReadSession, principal: CurrentPrincip
 
 
 @router.post("/releases/{release_id}/approve", response_model=ReleaseOut, responses=ACTION)
-def approve_release(release_id: int, data: NoteIn, uow: Uow, principal: CurrentPrincipal) -> ReleaseOut:
+def approve_release(
+    release_id: int, uow: Uow, principal: CurrentPrincipal, data: NoteIn | None = None
+) -> ReleaseOut:
     """The pledgee approves a partial release; the one-time code is in this answer only."""
-    release, code = releases.approve(uow, principal, release_id, data)
+    release, code = releases.approve(uow, principal, release_id, data or NoteIn())
     return _release_out(release, code)
 
 

@@ -101,5 +101,6 @@ def install(app: FastAPI) -> None:
 def _field_name(location: Any) -> str:
     parts = [str(part) for part in location]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
-        parts = parts[1:]
+        # A missing or malformed body as a whole is reported as "body".
+        parts = parts[1:] or parts[:1]
     return ".".join(parts)
