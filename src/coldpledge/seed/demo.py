@@ -20,6 +20,7 @@ from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.errors import N_, Conflict
 from coldpledge.evidence.outbox import EvidenceOutbox
+from coldpledge.i18n import translations
 from coldpledge.inventory.models import Attachment, Commodity, Lot, Operation, Seal
 from coldpledge.parties.models import Organisation, User
 from coldpledge.parties.policy import Role
@@ -49,16 +50,6 @@ COUNTED: tuple[tuple[str, str, Any], ...] = (
     ("audit events", "审计事件", AuditEvent),
     ("evidence entries", "存证条目", EvidenceOutbox),
 )
-
-ROLE_NAMES_ZH = {
-    Role.PLATFORM_ADMIN: "平台管理员",
-    Role.BANK_RISK_OFFICER: "银行风控",
-    Role.BORROWER_FINANCE: "借款企业财务",
-    Role.KEEPER_STAFF: "仓库作业员",
-    Role.SUPERVISION_MANAGER: "监管经理",
-    Role.INSPECTOR: "驻库监管员",
-}
-
 
 @dataclass(frozen=True)
 class DemoSummary:
@@ -144,8 +135,8 @@ def _summary(database: Database, *, created: bool) -> DemoSummary:
 
 
 def _role_label(role: Role) -> str:
-    zh = ROLE_NAMES_ZH.get(role)
-    return f"{role.label} {zh}" if zh else role.label
+    """Both languages at once, from the product's own catalogue."""
+    return f"{role.label} {translations('zh_Hans_CN').ugettext(role.label)}"
 
 
 def _table(rows: list[list[str]], *, right: frozenset[int] = frozenset()) -> list[str]:
