@@ -51,6 +51,7 @@ COUNTED: tuple[tuple[str, str, Any], ...] = (
     ("evidence entries", "存证条目", EvidenceOutbox),
 )
 
+
 @dataclass(frozen=True)
 class DemoSummary:
     created: bool  # False when the database was already seeded and nothing was added
