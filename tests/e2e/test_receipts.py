@@ -57,6 +57,30 @@ def ready_lot(db: TestDB, world: World, *, tonnes: int = 10) -> int:
     return lot_id
 
 
+def received(
+    parties: Parties, world: World, commodity: str, origin: str, *, cartons: int, grams: int
+) -> dict[str, Any]:
+    """Goods the keeper has just taken in, with nothing of the inbound check done yet."""
+    lot: dict[str, Any] = ok(
+        parties.client.post(
+            "/api/v1/lots",
+            headers=parties.auth("keeper"),
+            json={
+                "owner_org_id": world.orgs["borrower"],
+                "room_id": world.rooms["YS-F18"],
+                "commodity_id": world.commodities[commodity],
+                "spec": "25kg/箱",
+                "origin_country": origin,
+                "batch_number": f"{origin}-2026-1",
+                "declared_cartons": cartons,
+                "declared_net_weight_g": grams,
+            },
+        ),
+        201,
+    )
+    return lot
+
+
 def draft_for(parties: Parties, lot_id: int, quantity_g: int, cartons: int, **more: Any) -> dict[str, Any]:
     body = {
         "lot_id": lot_id,
@@ -139,23 +163,7 @@ def test_issuing_lists_exactly_what_the_inbound_check_is_missing(
     client: TestClient, auth: Auth, world: World
 ) -> None:
     parties = Parties(client, auth)
-    lot = ok(
-        client.post(
-            "/api/v1/lots",
-            headers=auth("keeper"),
-            json={
-                "owner_org_id": world.orgs["borrower"],
-                "room_id": world.rooms["YS-F18"],
-                "commodity_id": world.commodities["BEEF-FZ"],
-                "spec": "牛腩 25kg/箱",
-                "origin_country": "BR",
-                "batch_number": "BR-2026-9",
-                "declared_cartons": 400,
-                "declared_net_weight_g": 10_000_000,
-            },
-        ),
-        201,
-    )
+    lot = received(parties, world, "BEEF-FZ", "BR", cartons=400, grams=10_000_000)
     receipt = draft_for(parties, lot["id"], 10_000_000, 400)
     ok(parties.act("keeper", receipt["id"], "submit"))
 
@@ -178,23 +186,7 @@ def test_the_inbound_check_shrinks_as_the_keeper_and_supervisor_do_their_part(
     client: TestClient, auth: Auth, world: World
 ) -> None:
     parties = Parties(client, auth)
-    lot = ok(
-        client.post(
-            "/api/v1/lots",
-            headers=auth("keeper"),
-            json={
-                "owner_org_id": world.orgs["borrower"],
-                "room_id": world.rooms["YS-F18"],
-                "commodity_id": world.commodities["PORK-FZ"],
-                "spec": "国产白条 散装",
-                "origin_country": "CN",
-                "batch_number": "CN-2026-1",
-                "declared_cartons": 200,
-                "declared_net_weight_g": 5_000_000,
-            },
-        ),
-        201,
-    )
+    lot = received(parties, world, "PORK-FZ", "CN", cartons=200, grams=5_000_000)
     receipt = draft_for(parties, lot["id"], 5_000_000, 200)
     ok(parties.act("keeper", receipt["id"], "submit"))
 
