@@ -65,6 +65,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         env="test",
         database_url=database_url,
         attachments_dir=tmp_path_factory.mktemp("attachments"),
+        log_key_file=tmp_path_factory.mktemp("keys") / "evidence-log.key",
         public_base_url="http://testserver",
         # Cheap argon2 so the suite can hash passwords freely; production uses the defaults.
         password_time_cost=1,

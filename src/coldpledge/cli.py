@@ -32,7 +32,11 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 seed_app = typer.Typer(help="Seed data.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 users_app = typer.Typer(help="Users.", no_args_is_help=True)
+evidence_app = typer.Typer(
+    help="The evidence log (存证): sequencing, checkpoints, witnesses, packages.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+app.add_typer(evidence_app, name="evidence")
 app.add_typer(seed_app, name="seed")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
@@ -248,6 +252,65 @@ def _print(row: dict[str, object], as_json: bool) -> None:
         typer.echo(json.dumps(row, ensure_ascii=False))
     else:
         typer.echo("  ".join(f"{key}={value}" for key, value in row.items()))
+
+
+# --- the evidence log -------------------------------------------------------------------------
+
+
+@evidence_app.command("run")
+def evidence_run(
+    interval: Annotated[float, typer.Option(help="Seconds between rounds")] = 0.25,
+    once: Annotated[bool, typer.Option(help="One round, then exit")] = False,
+) -> None:
+    """Sequence the outbox into the log and sign checkpoints, until stopped. One leader at a time."""
+    import threading
+
+    from coldpledge.evidence import runner
+
+    settings = get_settings()
+    database = _database(settings)
+    if once:
+        typer.echo(f"sequenced {runner.step(database, settings)} entries")
+        return
+    stop = threading.Event()
+    try:
+        runner.run(database, settings, stop=stop, interval=interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@evidence_app.command("keygen")
+def evidence_keygen(
+    name: Annotated[str, typer.Option(help="Key name: the log's origin, or the witness's name")],
+    out: Annotated[Path, typer.Option(help="Where to write the private key (created mode 0600)")],
+    witness: Annotated[bool, typer.Option(help="A witness cosignature key instead of a log key")] = False,
+) -> None:
+    """Create an Ed25519 key pair; print the public verifier key to share."""
+    from coldpledge.evidence.keys import write_private
+    from coldpledge.evidence.note import COSIGNATURE_V1, ED25519, Signer
+
+    if out.exists():
+        raise _fail(f"{out} exists; refusing to overwrite a key")
+    signer = Signer.generate(name, COSIGNATURE_V1 if witness else ED25519)
+    write_private(out, signer.skey + "\n")
+    typer.echo(signer.verifier.vkey)
+
+
+@evidence_app.command("add-witness")
+def evidence_add_witness(
+    vkey: Annotated[str, typer.Argument(help="The witness's verifier key (name+keyid+base64key)")],
+    org_id: Annotated[int | None, typer.Option("--org-id", help="The organisation running it")] = None,
+) -> None:
+    """Accept cosignatures from a witness (a bank, an insurer, a 存证机构)."""
+    from coldpledge.evidence import log as evidence_log
+    from coldpledge.evidence.note import NoteError
+
+    database = _database(get_settings())
+    try:
+        witness = evidence_log.register_witness(database.write_session, vkey, organisation_id=org_id)
+    except NoteError as error:
+        raise _fail(str(error)) from error
+    typer.echo(f"witness {witness.name} registered")
 
 
 def main() -> None:

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     # argon2id cost; the test suite lowers it so thousands of hashes stay fast.
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=8)
+    # The evidence log (DESIGN §8). The origin names the log in every checkpoint; by default it is
+    # derived from the public address. The key file holds the Ed25519 signing key in the Go
+    # sumdb/note format; outside prod it is created on first use, in prod it must exist.
+    log_origin: str | None = None
+    log_key_file: Path = Path("var/evidence-log.key")
+    checkpoint_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    sequencer_batch: int = Field(default=10_000, ge=1, le=1_000_000)
+    # An RFC 3161 timestamp authority for checkpoints (optional), and the PEM file of the root
+    # certificates its tokens must chain to.
+    tsa_url: str | None = None
+    tsa_roots_file: Path | None = None
 
     @field_validator("secret_key")
     @classmethod
@@ -52,6 +63,14 @@ class Settings(BaseSettings):
         if self.env == "prod" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("COLDPLEDGE_SECRET_KEY must be set to a private value when COLDPLEDGE_ENV=prod")
         return self
+
+    @property
+    def origin(self) -> str:
+        """The log's name: schema-less, like ``bank.example.cn/evidence`` (C2SP tlog-checkpoint)."""
+        if self.log_origin:
+            return self.log_origin
+        host = self.public_base_url.split("://", 1)[-1].rstrip("/")
+        return f"{host}/evidence"
 
     @property
     def is_sqlite(self) -> bool:

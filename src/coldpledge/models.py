@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from coldpledge.audit.models import AuditEvent
 from coldpledge.db import Base
+from coldpledge.evidence.models import (
+    EvidenceCheckpoint,
+    EvidenceCosignature,
+    EvidenceLeaf,
+    EvidenceRef,
+    EvidenceTile,
+    EvidenceTimestamp,
+    EvidenceWitness,
+)
 from coldpledge.evidence.outbox import EvidenceOutbox
 from coldpledge.inventory.models import Attachment, AttachmentLink, Commodity, Lot, Operation, Seal
 from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
@@ -24,7 +33,14 @@ __all__ = [
     "AttachmentLink",
     "AuditEvent",
     "Commodity",
+    "EvidenceCheckpoint",
+    "EvidenceCosignature",
+    "EvidenceLeaf",
     "EvidenceOutbox",
+    "EvidenceRef",
+    "EvidenceTile",
+    "EvidenceTimestamp",
+    "EvidenceWitness",
     "LoginThrottle",
     "Lot",
     "Operation",

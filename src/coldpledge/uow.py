@@ -23,6 +23,7 @@ from coldpledge.audit.models import AuditEvent
 from coldpledge.audit.snapshot import jsonable, snapshot
 from coldpledge.db import utcnow
 from coldpledge.errors import N_, Conflict
+from coldpledge.evidence.models import EvidenceRef
 from coldpledge.evidence.outbox import OUTBOX_LOCK_KEY, EvidenceOutbox, build_entry, salted_hash
 from coldpledge.parties.policy import Principal
 
@@ -127,6 +128,7 @@ class UnitOfWork:
             # Held until COMMIT: no other writer can insert outbox rows in between, so outbox ids
             # are handed out in commit order.
             self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+        written = []
         for event, related in self._pending:
             payload = {"before": event.before, "after": event.after, "reason": event.reason}
             entry = build_entry(
@@ -138,14 +140,18 @@ class UnitOfWork:
                 actor=event.actor,
                 payload_sha256=salted_hash(bytes.fromhex(event.salt), payload),
             )
-            self.session.add(
-                EvidenceOutbox(
-                    audit_event_id=event.id,
-                    entry=entry,
-                    entry_sha256=hashlib.sha256(entry).hexdigest(),
-                    recorded_at=event.recorded_at,
-                )
+            outbox = EvidenceOutbox(
+                audit_event_id=event.id,
+                entry=entry,
+                entry_sha256=hashlib.sha256(entry).hexdigest(),
+                recorded_at=event.recorded_at,
             )
+            self.session.add(outbox)
+            written.append((outbox, {event.subject_ref, *related}))
+        self.session.flush()
+        self.session.add_all(
+            EvidenceRef(outbox_id=outbox.id, ref=ref) for outbox, refs in written for ref in sorted(refs)
+        )
         self.session.flush()
 
 

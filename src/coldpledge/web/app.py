@@ -77,13 +77,21 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def _install_routes(app: FastAPI) -> None:
+    from coldpledge.evidence.api import router as evidence_router
     from coldpledge.inventory.api import router as inventory_router
     from coldpledge.parties.api import router as parties_router
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
     from coldpledge.web.pages import router as pages_router
 
-    for router in (parties_router, warehouses_router, inventory_router, receipts_router, pages_router):
+    for router in (
+        parties_router,
+        warehouses_router,
+        inventory_router,
+        receipts_router,
+        evidence_router,
+        pages_router,
+    ):
         app.include_router(router)
 
     @app.get("/docs", include_in_schema=False)
