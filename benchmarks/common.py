@@ -4,6 +4,7 @@ migrated, and timing helpers. Benchmarks print one JSON object each."""
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -50,3 +51,13 @@ def median_ms(action: Callable[[], object], repeat: int, warmup: int = 2) -> flo
         action()
         samples.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(samples), 3)
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    """p50, p99 (nearest rank) and the maximum of millisecond samples."""
+    ordered = sorted(samples_ms)
+
+    def rank(q: float) -> float:
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 3)
+
+    return {"p50": rank(0.50), "p99": rank(0.99), "max": round(ordered[-1], 3)}

@@ -137,7 +137,16 @@ def demo(
     typer.echo(
         f"\nServing on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  Ctrl-C to stop\n"
     )
-    _serve(host, port, workers=1)
+    # The evidence log worker runs beside the server, as `coldpledge evidence run` would.
+    from coldpledge.evidence import runner
+
+    worker_database = Database(settings.database_url)
+    _thread, stop = runner.start_in_background(worker_database, settings)
+    try:
+        _serve(host, port, workers=1)
+    finally:
+        stop.set()
+        worker_database.dispose()
 
 
 @app.command()
@@ -313,5 +322,174 @@ def evidence_add_witness(
     typer.echo(f"witness {witness.name} registered")
 
 
+@evidence_app.command("export")
+def evidence_export(
+    subject: Annotated[str, typer.Option(help="What the package is about: receipt:CODE, lot:CODE, type:ref")],
+    out: Annotated[Path, typer.Option(help="The package to write (.zip)")],
+    disclose: Annotated[
+        bool, typer.Option(help="Include each entry's private payload and salt (for a court that asks)")
+    ] = False,
+    checkpoint: Annotated[
+        int | None, typer.Option(help="Prove against the checkpoint of this tree size (default: the latest)")
+    ] = None,
+) -> None:
+    """Write an evidence package (证据包): the entries about a subject, their inclusion proofs, the
+    checkpoint with cosignatures and timestamps, the public keys and a report. `coldpledge verify`
+    checks it offline."""
+    from coldpledge.evidence.keys import load_log_signer
+    from coldpledge.evidence.package import ExportError, export_package, write_package
+
+    settings = get_settings()
+    # Never make up a key here (load_log_signer would, outside production): nothing would verify.
+    if not Path(settings.log_key_file).exists():
+        raise _fail(f"no log key at {settings.log_key_file}: the package must be signed by the log's key")
+    try:
+        roots = Path(settings.tsa_roots_file).read_bytes() if settings.tsa_roots_file else None
+    except OSError as error:
+        raise _fail(f"cannot read COLDPLEDGE_TSA_ROOTS_FILE: {error}") from error
+    database = _database(settings)
+    try:
+        with database.reading() as session:
+            package = export_package(
+                session,
+                load_log_signer(settings),
+                subject,
+                disclose=disclose,
+                checkpoint_size=checkpoint,
+                tsa_roots=roots,
+            )
+    except ExportError as error:
+        raise _fail(str(error)) from error
+    write_package(out, package.data)
+    typer.echo(f"{out}: {package.describe()}")
+    for warning in package.warnings:
+        typer.secho(warning, fg=typer.colors.YELLOW, err=True)
+
+
+@app.command("verify")
+def verify_command(
+    package: Annotated[Path, typer.Argument(help="The evidence package (.zip)")],
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The log's verifier key, or a file holding it (default: the package's own, said so)"
+        ),
+    ] = None,
+    witness_key: Annotated[
+        list[str] | None, typer.Option(help="A witness's verifier key or its file; repeat for each")
+    ] = None,
+    tsa_roots: Annotated[
+        Path | None, typer.Option(help="PEM root certificates of the timestamp authority")
+    ] = None,
+    quorum: Annotated[int, typer.Option(min=0, help="How many witnesses must have cosigned")] = 0,
+    lang: Annotated[str, typer.Option(help="Report language: zh (中文) or en")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Check an evidence package offline (no database, no network). Exits 0 when everything
+    verifies, 1 naming each file, entry, proof or signature that does not."""
+    from coldpledge.evidence.package_report import render
+    from coldpledge.evidence.verify import Trust, verify_package
+
+    if lang not in ("zh", "en"):
+        raise _fail("--lang is zh or en")
+    try:
+        data = package.read_bytes()
+        trust = Trust(
+            log_key=_key_argument(log_key) if log_key else None,
+            witness_keys=tuple(_key_argument(key) for key in witness_key or ()),
+            tsa_roots=tsa_roots.read_bytes() if tsa_roots else None,
+            quorum=quorum,
+        )
+    except OSError as error:
+        raise _fail(f"cannot read {error.filename}: {error.strerror}") from error
+    result = verify_package(data, trust)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render(result, lang))
+        for finding in result.failures:
+            typer.echo(f"FAIL {finding.text(lang)}", err=True)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _key_argument(value: str) -> str:
+    """A verifier key given as text, or as the path of a file holding it."""
+    path = Path(value)
+    return path.read_text().strip() if "+" not in value or path.is_file() else value
+
+
+@evidence_app.command("audit")
+def evidence_audit(
+    vkey: Annotated[
+        str | None, typer.Option(help="The log's verifier key (default: from the log's key file)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON")] = False,
+) -> None:
+    """Recompute the evidence log from the database and report every entry, leaf, tree hash,
+    checkpoint or business row changed, deleted or reordered behind its back. Exits 0 when clean,
+    1 when anything is found, 2 when it cannot run."""
+    from coldpledge.evidence.audit import audit_database
+    from coldpledge.evidence.keys import KeyFileMissing, load_log_signer
+    from coldpledge.evidence.note import NoteError, parse_vkey
+
+    settings = get_settings()
+    # Never make up a key here (load_log_signer would, outside production): nothing would verify.
+    if vkey is None and not Path(settings.log_key_file).exists():
+        raise _fail(f"no log key at {settings.log_key_file}: pass the log's --vkey", 2)
+    try:
+        verifier = parse_vkey(vkey) if vkey is not None else load_log_signer(settings).verifier
+    except (NoteError, KeyFileMissing) as error:
+        raise _fail(str(error), 2) from error
+    database = _database(settings)
+    try:
+        report = audit_database(database, verifier)
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo("\n".join(report.lines()))
+    raise typer.Exit(0 if report.clean else 1)
+
+
+@app.command("witness")
+def witness_command(
+    log_url: Annotated[str, typer.Option(help="The log's address, e.g. https://coldpledge.example.cn")],
+    log_key: Annotated[str, typer.Option(help="The log's verifier key or its file, pinned (never fetched)")],
+    key_file: Annotated[Path, typer.Option(help="This witness's key (`evidence keygen --witness`)")],
+    state_file: Annotated[Path, typer.Option(help="The witness's memory of the last checkpoint it cosigned")],
+    origin: Annotated[str | None, typer.Option(help="The log's origin (default: the log key's name)")] = None,
+    once: Annotated[bool, typer.Option(help="One round, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds", min=0.1)] = 10.0,
+    fork_reviewed: Annotated[
+        bool, typer.Option(help="A person has read the fork evidence: check the log again")
+    ] = False,
+) -> None:
+    """Witness the evidence log (run by a bank): cosign each checkpoint that extends the last one
+    seen. Exits 0 when all is well, 1 on an error (retried while polling), 2 when the log showed
+    an inconsistent checkpoint (see the fork-evidence file next to the state file)."""
+    from coldpledge.evidence import witness as witnessing
+
+    try:
+        config = witnessing.Witness.configure(
+            log_url=log_url,
+            log_key=_key_argument(log_key),
+            key_file=key_file,
+            state_file=state_file,
+            origin=origin,
+        )
+    except (ValueError, OSError) as error:
+        raise _fail(str(error)) from error
+    try:
+        status = witnessing.run(config, once=once, interval=interval, fork_reviewed=fork_reviewed)
+    except KeyboardInterrupt:
+        status = witnessing.EXIT_OK
+    raise typer.Exit(status)
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

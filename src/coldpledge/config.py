@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # certificates its tokens must chain to.
     tsa_url: str | None = None
     tsa_roots_file: Path | None = None
+    # Authorities charge per token: stamp the latest checkpoint at most this often. Entries logged
+    # in between are covered by the next stamped checkpoint through consistency.
+    tsa_interval_seconds: float = Field(default=300, ge=0, le=86_400)
 
     @field_validator("secret_key")
     @classmethod

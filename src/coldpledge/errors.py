@@ -86,3 +86,11 @@ class UnsupportedMediaType(DomainError):
 class TooManyAttempts(DomainError):
     status = 429
     code = "too_many_attempts"
+
+
+class Unavailable(DomainError):
+    """The platform cannot answer right now for a reason on its side (a missing key, a service
+    down); the caller may try again later."""
+
+    status = 503
+    code = "unavailable"

@@ -7,7 +7,7 @@ failing case instead of silently moving the expectation with it.
 
 How a persona's answer follows from a case:
 
-1. anonymous: 401 (only the token endpoint answers 200 without a token);
+1. anonymous: 401 (only the token endpoint and the evidence log's public API answer without one);
 2. ``odd``: the few answers the rules below do not give, each with its reason;
 3. ``gate``: a permission the service checks before it looks at any row (``require``); a role
    without it gets 403 whether or not it could see the target, and that reveals nothing;
@@ -34,13 +34,19 @@ The world (``tests/world.py``) in short:
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from coldpledge.evidence import log as evidence_log
+from coldpledge.evidence.keys import load_log_signer
+from coldpledge.evidence.note import COSIGNATURE_V1, Signer, open_note
+from coldpledge.web.deps import Runtime
 from tests.support import in_days, tiny_png, today
 from tests.world import ORGS, PASSWORD, USERS, World
 
@@ -228,9 +234,10 @@ class Scene:
 
 @dataclass(frozen=True)
 class Call:
-    """Path parameters and body of one request."""
+    """Path parameters, query string and body of one request."""
 
     params: Mapping[str, object] = field(default_factory=dict)
+    query: Mapping[str, str | int] | None = None
     json: Any = None
     data: Mapping[str, str] | None = None
     files: Mapping[str, tuple[str, bytes, str]] | None = None
@@ -565,6 +572,75 @@ def outbound(scene: Scene) -> Call:
     )
 
 
+def _runtime(scene: Scene) -> Runtime:
+    app = scene.client.app
+    assert isinstance(app, FastAPI)
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+def logged(scene: Scene) -> int:
+    """The log's worker takes in the first of the world's evidence entries (enough for a tree of a
+    few levels; all of them would only slow the matrix down), inside the test's transaction;
+    returns the size of the tree."""
+    runtime = _runtime(scene)
+    evidence_log.sequence(runtime.write_session, limit=13)
+    with runtime.write_session() as session:
+        return evidence_log.tree_size(session)
+
+
+def signed(scene: Scene) -> int:
+    """As ``logged``, then the log signs a checkpoint of that size."""
+    size = logged(scene)
+    runtime = _runtime(scene)
+    signer = load_log_signer(runtime.settings)
+    evidence_log.publish_checkpoint(runtime.write_session, signer, runtime.settings.origin)
+    return size
+
+
+def latest_checkpoint(scene: Scene) -> Call:
+    signed(scene)
+    return NOTHING
+
+
+def checkpoint_of_size(scene: Scene) -> Call:
+    return Call({"tree_size": signed(scene)})
+
+
+def first_entry(scene: Scene) -> Call:
+    logged(scene)
+    return Call({"index": 0})
+
+
+def inclusion_proof(scene: Scene) -> Call:
+    size = logged(scene)
+    return Call(query={"index": size // 2, "tree_size": size})
+
+
+def consistency_proof(scene: Scene) -> Call:
+    size = logged(scene)
+    return Call(query={"first": 1, "second": size})
+
+
+def strangers_cosignature(scene: Scene) -> Call:
+    """A well-formed cosignature of the latest checkpoint by a witness the log never registered:
+    the cosignature is the witness's only credential, so it is refused whoever hands it in."""
+    size = signed(scene)
+    note, _ = open_note(
+        scene.client.get(f"{API}/evidence/checkpoint").text,
+        [load_log_signer(_runtime(scene).settings).verifier],
+    )
+    stranger = Signer.generate("stranger.example.cn/witness", COSIGNATURE_V1)
+    return Call(json={"tree_size": size, "cosignature": stranger.cosign(note.text, int(time.time()))})
+
+
+def public(path: str, build: Builder = lambda _scene: NOTHING, *, method: str = "GET", **kw: Any) -> Case:
+    """The evidence log's public API: what outside verifiers and witnesses use, without signing in.
+    Everyone, and the anonymous caller, gets the same answer."""
+    kw.setdefault("anonymous", kw.get("success", 200))
+    return Case(method, f"{API}/evidence{path}", build, EVERYONE, EVERYONE, **kw)
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 R = RECEIPTS_SEEN
@@ -885,4 +961,15 @@ CASES: tuple[Case, ...] = (
         only("keeper"),
         success=201,
     ),
+    # --- the evidence log (public) ---
+    public("/checkpoint", latest_checkpoint),
+    public("/checkpoints/{tree_size}", checkpoint_of_size),
+    public("/public-key"),
+    public("/witnesses"),
+    public("/entries/{index}", first_entry),
+    public("/proof/inclusion", inclusion_proof),
+    public("/proof/consistency", consistency_proof),
+    # Handing in a cosignature needs no sign-in either: one that does not verify against a
+    # registered witness's key is refused for everyone alike.
+    public("/cosignatures", strangers_cosignature, method="POST", success=422),
 )

@@ -19,11 +19,20 @@ def test_the_docs_page_loads_only_files_the_platform_serves_itself(client: TestC
     assert "url: '/openapi.json'" in page.text or '"url": "/openapi.json"' in page.text
 
 
-def test_every_api_route_documents_its_error_answers(client: TestClient) -> None:
+# Open to everyone without signing in: signing in, and what outside verifiers of the log read.
+PUBLIC = ("/api/v1/auth/token", "/api/v1/evidence/")
+
+
+def test_the_log_s_public_routes_answer_without_sign_in(client: TestClient) -> None:
+    assert client.get("/api/v1/evidence/witnesses").status_code == 200
+    assert client.get("/api/v1/evidence/public-key").status_code == 200
+
+
+def test_every_api_route_but_the_public_ones_documents_that_it_needs_sign_in(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
 
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            if path == "/api/v1/auth/token":
+            if path.startswith(PUBLIC):
                 continue
             assert "401" in operation["responses"], f"{method.upper()} {path} does not say it needs sign-in"

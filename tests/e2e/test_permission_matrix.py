@@ -133,6 +133,7 @@ def test_the_route_answers_the_persona_as_the_matrix_says(
         case.method,
         case.path.format(**call.params),
         headers=headers,
+        params=call.query,
         json=call.json,
         data=call.data,
         files=call.files,

@@ -93,12 +93,48 @@ def test_downgrading_to_base_leaves_nothing_behind_and_upgrading_again_works(fre
 
 def test_each_revision_can_be_undone_on_its_own(fresh: Engine) -> None:
     upgrade(fresh)
-    downgrade(fresh, "-1")
-    # The invariants revision only adds triggers: the tables stay, and so does the 0001 schema.
-    assert revision(fresh) == "0001"
-    assert differences(fresh) == []
+    history = [revision(fresh)]
+    while history[-1] is not None:
+        downgrade(fresh, "-1")
+        history.append(revision(fresh))
+        upgrade(fresh, history[-2] or "head")
+        assert revision(fresh) == history[-2]
+        downgrade(fresh, "-1")
+
+    assert history == ["0003", "0002", "0001", None]
+
+
+def test_entries_written_before_the_evidence_log_are_findable_by_what_they_are_about(fresh: Engine) -> None:
+    upgrade(fresh, "0002")
+    entry = (
+        b'{"actor":"user:1","at":"2026-11-01T00:00:00Z","payload_sha256":"00","recorded_at":'
+        b'"2026-11-01T00:00:00Z","related":["lot:LOT-1","org:2"],"subject":"receipt:WR-1",'
+        b'"type":"receipt.issue","v":1}'
+    )
+    with fresh.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (id, at, recorded_at, actor, action, subject_type, subject_id, "
+                "subject_ref, salt) VALUES (1, :at, :at, 'user:1', 'receipt.issue', 'receipt', 1, "
+                "'receipt:WR-1', '00')"
+            ),
+            {"at": "2026-11-01 00:00:00"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO evidence_outbox (id, audit_event_id, entry, entry_sha256, recorded_at) "
+                "VALUES (1, 1, :entry, '00', :at)"
+            ),
+            {"entry": entry, "at": "2026-11-01 00:00:00"},
+        )
+
     upgrade(fresh)
-    assert revision(fresh) == "0002"
+
+    with fresh.connect() as connection:
+        refs = connection.execute(
+            text("SELECT ref FROM evidence_refs WHERE outbox_id = 1 ORDER BY ref")
+        ).scalars()
+        assert list(refs) == ["lot:LOT-1", "org:2", "receipt:WR-1"]
 
 
 def test_a_column_added_by_hand_is_reported(fresh: Engine) -> None:

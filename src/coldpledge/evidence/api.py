@@ -7,18 +7,20 @@ witnesses' cosignature lines after the log's signature.
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from coldpledge.errors import N_, InvalidInput, NotFound
+from coldpledge.errors import N_, InvalidInput, NotFound, Unavailable
 from coldpledge.evidence import log as evidence_log
-from coldpledge.evidence.keys import load_log_signer
+from coldpledge.evidence.keys import KeyFileMissing, load_log_signer
 from coldpledge.web.deps import ReadSession, RuntimeDep
 from coldpledge.web.openapi import errors
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
 MAX_INDEX = 2**53  # far beyond any log, and still exact in every JSON parser
 TEXT: dict[str, Any] = {"content": {"text/plain": {}}}
@@ -68,16 +70,22 @@ def latest_checkpoint(session: ReadSession) -> PlainTextResponse:
 )
 def checkpoint_of_size(tree_size: int, session: ReadSession) -> PlainTextResponse:
     """An earlier checkpoint of this exact size, with its cosignatures."""
-    checkpoint = evidence_log.checkpoint_of_size(session, tree_size)
+    # A size no log reaches would overflow the database's integers: it names no checkpoint.
+    checkpoint = evidence_log.checkpoint_of_size(session, tree_size) if 0 < tree_size <= MAX_INDEX else None
     if checkpoint is None:
         raise NotFound(N_("The log signed no checkpoint of size {size}."), size=tree_size)
     return PlainTextResponse(evidence_log.rendered(session, checkpoint))
 
 
-@router.get("/public-key", response_class=PlainTextResponse, responses={200: TEXT})
+@router.get("/public-key", response_class=PlainTextResponse, responses={200: TEXT, **errors(503)})
 def public_key(rt: RuntimeDep) -> PlainTextResponse:
     """The log's C2SP verifier key: ``name+keyid+base64key``."""
-    return PlainTextResponse(load_log_signer(rt.settings).verifier.vkey + "\n")
+    try:
+        signer = load_log_signer(rt.settings)
+    except KeyFileMissing as missing:
+        log.error("%s", missing)
+        raise Unavailable(N_("The log's signing key is not configured on this server yet.")) from missing
+    return PlainTextResponse(signer.verifier.vkey + "\n")
 
 
 @router.get("/witnesses", response_model=list[WitnessOut])

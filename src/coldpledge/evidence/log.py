@@ -8,14 +8,17 @@ every index once, in order.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import BigInteger, bindparam, func, insert, literal, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from coldpledge.db import UTCDateTime
 from coldpledge.evidence import merkle
 from coldpledge.evidence.models import (
     EvidenceCheckpoint,
@@ -68,25 +71,49 @@ def sequence(sessions: SessionFactory, *, limit: int = 10_000, now: datetime | N
         _lock(session)
         size = tree_size(session)
         last_outbox = session.scalar(select(func.max(EvidenceLeaf.outbox_id))) or 0
-        rows = session.execute(
-            select(EvidenceOutbox.id, EvidenceOutbox.entry)
-            .where(EvidenceOutbox.id > last_outbox)
-            .order_by(EvidenceOutbox.id)
-            .limit(limit)
-        ).all()
+        # Core rows, not ORM ones: this runs for every entry of a busy log.
+        rows = (
+            session.connection()
+            .execute(
+                select(EvidenceOutbox.id, EvidenceOutbox.entry)
+                .where(EvidenceOutbox.id > last_outbox)
+                .order_by(EvidenceOutbox.id)
+                .limit(limit)
+            )
+            .all()
+        )
         if not rows:
             return 0
-        moment = now or datetime.now(UTC)
-        session.execute(
-            insert(EvidenceLeaf),
-            [
-                {"leaf_index": size + offset, "outbox_id": outbox_id, "sequenced_at": moment}
-                for offset, (outbox_id, _entry) in enumerate(rows)
-            ],
-        )
+        _insert_leaves(session, size, [outbox_id for outbox_id, _entry in rows], now or datetime.now(UTC))
         TileStore(session).append(size, [merkle.leaf_hash(entry) for _id, entry in rows])
         session.commit()
         return len(rows)
+
+
+def _insert_leaves(session: Session, first: int, outbox_ids: list[int], moment: datetime) -> None:
+    """Leaves ``first``.. for these outbox ids, in this order, in one statement: the ids travel as
+    one array parameter, not one row of parameters each (several times faster on PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        ids = (
+            func.unnest(bindparam("ids", outbox_ids, type_=postgresql.ARRAY(BigInteger)))
+            .table_valued("value", with_ordinality="position")
+            .render_derived(name="ids")
+        )
+        position = ids.c.position - 1
+    else:
+        ids = func.json_each(json.dumps(outbox_ids)).table_valued("key", "value")
+        position = ids.c.key
+    numbered = select(literal(first, BigInteger) + position, ids.c.value, literal(moment, UTCDateTime))
+    inserted = (
+        session.connection()
+        .execute(
+            insert(EvidenceLeaf).from_select(["leaf_index", "outbox_id", "sequenced_at"], numbered),
+            execution_options={"preserve_rowcount": True},
+        )
+        .rowcount
+    )
+    if inserted != len(outbox_ids):
+        raise RuntimeError(f"sequenced {inserted} leaves for {len(outbox_ids)} outbox entries")
 
 
 def sequence_all(sessions: SessionFactory, *, batch: int = 10_000) -> int:
@@ -249,6 +276,10 @@ def add_cosignature(
             note, signed_by = open_note(body + "\n" + line, verifiers)
         except NoteError as exc:
             raise ProofRequestError(f"the cosignature does not verify: {exc}") from exc
+        # Exactly one line: extra lines by unknown keys would be stored and served with the note,
+        # and one claiming the log's own name would make every verifier reject the checkpoint.
+        if len(note.signatures) != 1:
+            raise ProofRequestError("send exactly one cosignature line")
         witness = known[signed_by[0].name]
         existing = session.scalars(
             select(EvidenceCosignature).where(
@@ -258,11 +289,15 @@ def add_cosignature(
         ).first()
         if existing is not None:
             return existing
+        try:
+            cosigned_at = datetime.fromtimestamp(cosignature_time(note.signatures[0]), UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise ProofRequestError("the cosignature's time is not a date") from exc
         cosignature = EvidenceCosignature(
             checkpoint_id=checkpoint.id,
             witness_id=witness.id,
             line=line,
-            cosigned_at=datetime.fromtimestamp(cosignature_time(note.signatures[0]), UTC),
+            cosigned_at=cosigned_at,
             received_at=now or datetime.now(UTC),
         )
         session.add(cosignature)

@@ -24,8 +24,10 @@ ED25519 = 0x01
 COSIGNATURE_V1 = 0x04
 EM_DASH = "\u2014"
 MAX_SIGNATURES = 16
-_NAME = re.compile(r"^[^\s+]+$")
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)$")
+# Matched with fullmatch: ``$`` would also match before a trailing newline ("name\n").
+_NAME = re.compile(r"[^\s+]+")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+MAX_TREE_SIZE = 2**64 - 1  # tree sizes are uint64 everywhere else (Go, RFC 9162)
 
 
 class NoteError(ValueError):
@@ -52,7 +54,7 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
 
 
@@ -181,13 +183,15 @@ def parse_note(message: str) -> Note:
         raise NoteError("a signed note needs a blank line between the text and its signatures")
     text += "\n"
     _check_text(text)
+    if any(ord(char) < 0x20 and char != "\n" for char in signed):
+        raise NoteError("a signature line contains a control character")
     if not signed.endswith("\n"):
         raise NoteError("the last signature line must end with a newline")
     signatures = []
     for line in signed[:-1].split("\n"):
         prefix, _, rest = line.partition(" ")
         name, _, encoded = rest.partition(" ")
-        if prefix != EM_DASH or not name or not encoded or " " in encoded:
+        if prefix != EM_DASH or not _NAME.fullmatch(name) or not encoded or " " in encoded:
             raise NoteError(f"malformed signature line {line!r}")
         blob = _unb64(encoded, f"the signature of {name}")
         if len(blob) < 5:
@@ -263,9 +267,13 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size, root = lines[0], lines[1], lines[2]
     if not origin:
         raise NoteError("the checkpoint has no origin")
-    if not _DECIMAL.match(size):
-        raise NoteError(f"the checkpoint size {size!r} is not a plain decimal number")
+    if not _DECIMAL.fullmatch(size) or int(size) > MAX_TREE_SIZE:
+        raise NoteError(f"the checkpoint size {size!r} is not a plain decimal number below 2^64")
     root_hash = _unb64(root, "the checkpoint root hash")
     if len(root_hash) != 32:
         raise NoteError("the checkpoint root hash is not 32 bytes")
+    if _b64(root_hash) != root:
+        # Base64 with stray bits in its last character decodes to the same hash; only the
+        # canonical spelling is accepted, so one root has one checkpoint text.
+        raise NoteError("the checkpoint root hash is not canonical base64")
     return Checkpoint(origin, int(size), root_hash)

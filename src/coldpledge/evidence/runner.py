@@ -21,6 +21,7 @@ from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.evidence import log as evidence_log
 from coldpledge.evidence.keys import load_log_signer
+from coldpledge.evidence.timestamps import stamp_latest
 
 logger = logging.getLogger(__name__)
 LEADER_KEY = 0x636F6C646C656164  # "coldlead"
@@ -62,8 +63,9 @@ def leadership(
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def step(database: Database, settings: Settings) -> int:
-    """One round: sequence everything waiting, then sign (and timestamp) a checkpoint if due."""
+def step(database: Database, settings: Settings, *, stamp: bool = True) -> int:
+    """One round: sequence everything waiting, then sign (and, if ``stamp``, timestamp) a
+    checkpoint if due."""
     signer = load_log_signer(settings)
     done = evidence_log.sequence_all(database.write_session, batch=settings.sequencer_batch)
     evidence_log.publish_checkpoint(
@@ -72,11 +74,21 @@ def step(database: Database, settings: Settings) -> int:
         settings.origin,
         min_interval=timedelta(seconds=settings.checkpoint_interval_seconds),
     )
-    if settings.tsa_url:
-        from coldpledge.evidence.timestamps import stamp_latest
-
+    if stamp and settings.tsa_url:
         stamp_latest(database, settings)
     return done
+
+
+def _stamping(database: Database, settings: Settings, stop: threading.Event) -> None:
+    """Timestamp checkpoints on a thread of their own: a slow or dead authority (up to its
+    timeout per request) must never hold up sequencing and signing."""
+    pause = min(30.0, max(1.0, settings.tsa_interval_seconds / 10))
+    while not stop.is_set():
+        try:
+            stamp_latest(database, settings)
+        except Exception:
+            logger.exception("timestamping failed; retrying")
+        stop.wait(pause)
 
 
 def run(database: Database, settings: Settings, *, stop: threading.Event, interval: float = 0.25) -> None:
@@ -85,13 +97,17 @@ def run(database: Database, settings: Settings, *, stop: threading.Event, interv
         if not leader:
             return
         logger.info("evidence log worker is the leader for %s", settings.origin)
+        if settings.tsa_url:
+            threading.Thread(
+                target=_stamping, args=(database, settings, stop), daemon=True, name="evidence-timestamps"
+            ).start()
         while not stop.is_set():
             try:
-                step(database, settings)
+                step(database, settings, stamp=False)
             except evidence_log.LogInconsistent:
                 raise
             except Exception:
-                # A failed round (database restart, TSA down) is retried next round; nothing is lost
+                # A failed round (a database restart) is retried next round; nothing is lost
                 # because the outbox keeps every entry until it is sequenced.
                 logger.exception("evidence log round failed; retrying")
             stop.wait(interval)

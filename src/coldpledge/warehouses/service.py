@@ -221,6 +221,7 @@ def create_virtual_warehouse(
         )
         uow.session.add(vw)
         uow.session.flush()
+        before_rooms = {room.id: snapshot(room) for room in rooms}
         for room in rooms:
             room.virtual_warehouse_id = vw.id
         coldest = min((room.temperature_class for room in rooms), key=_COLDNESS.__getitem__)
@@ -236,6 +237,11 @@ def create_virtual_warehouse(
                 *(room.subject_ref for room in rooms),
             ],
         )
+        # Each room's own row changed too; its evidence must say who supervises it now.
+        for room in rooms:
+            uow.record(
+                principal, "room.supervise", room, before=before_rooms[room.id], related=[vw.subject_ref]
+            )
         _add_policy_version(uow, principal, vw, parameters, N_("Initial policy"))
         uow.commit()
         return vw
@@ -244,8 +250,19 @@ def create_virtual_warehouse(
 def set_policy(uow: UnitOfWork, principal: Principal, vw_id: int, data: PolicyIn) -> SupervisionPolicy:
     with uow:
         vw = obtain(uow.session, principal, VirtualWarehouse, vw_id, "set_policy", for_update=True)
+        before = snapshot(vw)
         policy = _add_policy_version(uow, principal, vw, data.parameters, data.reason)
-        vw.mode = data.parameters.mode
+        if vw.mode != data.parameters.mode:
+            # The virtual warehouse's own row changes with the mode; its evidence must say so.
+            vw.mode = data.parameters.mode
+            uow.record(
+                principal,
+                "virtual_warehouse.set_mode",
+                vw,
+                before=before,
+                reason=data.reason,
+                related=[policy.subject_ref],
+            )
         uow.commit()
         return policy
 

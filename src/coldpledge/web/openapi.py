@@ -27,6 +27,7 @@ _DESCRIPTIONS = {
     415: "The upload is not an accepted file type",
     422: "Some fields are not valid",
     429: "Too many failed sign-ins",
+    503: "The server cannot answer this yet (for instance, a key is not configured)",
 }
 
 
