@@ -66,7 +66,7 @@ def demo_settings(demo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Se
 
 
 @pytest.fixture(scope="module")
-def demo_database(demo_settings: Settings) -> Iterator[Database]:
+def migrated_database(demo_settings: Settings) -> Iterator[Database]:
     database = Database(demo_settings.database_url)
     upgrade(database.engine)
     yield database
@@ -79,8 +79,14 @@ def seeded_at() -> datetime:
 
 
 @pytest.fixture(scope="module")
-def summary(demo_database: Database, demo_settings: Settings, seeded_at: datetime) -> DemoSummary:
-    return seed_demo(demo_database, demo_settings, now=seeded_at)
+def summary(migrated_database: Database, demo_settings: Settings, seeded_at: datetime) -> DemoSummary:
+    return seed_demo(migrated_database, demo_settings, now=seeded_at)
+
+
+@pytest.fixture(scope="module")
+def demo_database(migrated_database: Database, summary: DemoSummary) -> Database:
+    """The seeded demo database, whichever test of the module runs first (or alone)."""
+    return migrated_database
 
 
 @pytest.fixture(scope="module")
