@@ -31,15 +31,12 @@ from sqlalchemy import (
     ForeignKey,
     MetaData,
     Table,
-    bindparam,
     event,
     func,
     insert,
-    literal,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 
 from benchmarks.common import arguments, migrated_database
 from coldpledge.audit.models import AuditEvent
@@ -161,19 +158,7 @@ def bare_sequencing(database: Database, leaves: Table, batch: int) -> int:
             if not rows:
                 return done
             outbox_ids = [outbox_id for outbox_id, _entry in rows]
-            if database.dialect == "postgresql":
-                ids = (
-                    func.unnest(bindparam("ids", outbox_ids, type_=postgresql.ARRAY(BigInteger)))
-                    .table_valued("value", with_ordinality="position")
-                    .render_derived(name="ids")
-                )
-                position = ids.c.position - 1
-            else:
-                ids = func.json_each(json.dumps(outbox_ids)).table_valued("key", "value")
-                position = ids.c.key
-            numbered = select(
-                literal(done, BigInteger) + position, ids.c.value, literal(datetime.now(UTC), UTCDateTime)
-            )
+            numbered = evidence_log.numbered_leaves(database.dialect, done, outbox_ids, datetime.now(UTC))
             connection.execute(
                 insert(leaves).from_select(["leaf_index", "outbox_id", "sequenced_at"], numbered)
             )

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, insert, literal, select, text
+from sqlalchemy import BigInteger, Select, bindparam, func, insert, literal, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -90,10 +91,11 @@ def sequence(sessions: SessionFactory, *, limit: int = 10_000, now: datetime | N
         return len(rows)
 
 
-def _insert_leaves(session: Session, first: int, outbox_ids: list[int], moment: datetime) -> None:
-    """Leaves ``first``.. for these outbox ids, in this order, in one statement: the ids travel as
-    one array parameter, not one row of parameters each (several times faster on PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
+def numbered_leaves(dialect: str, first: int, outbox_ids: list[int], moment: datetime) -> Select[Any]:
+    """Rows (leaf index, outbox id, sequenced at) numbering these outbox ids from ``first`` in this
+    order. The ids travel as one array parameter, not one row of parameters each (several times
+    faster on PostgreSQL). The sequencing benchmark inserts its baseline with the same rows."""
+    if dialect == "postgresql":
         ids = (
             func.unnest(bindparam("ids", outbox_ids, type_=postgresql.ARRAY(BigInteger)))
             .table_valued("value", with_ordinality="position")
@@ -103,7 +105,12 @@ def _insert_leaves(session: Session, first: int, outbox_ids: list[int], moment: 
     else:
         ids = func.json_each(json.dumps(outbox_ids)).table_valued("key", "value")
         position = ids.c.key
-    numbered = select(literal(first, BigInteger) + position, ids.c.value, literal(moment, UTCDateTime))
+    return select(literal(first, BigInteger) + position, ids.c.value, literal(moment, UTCDateTime))
+
+
+def _insert_leaves(session: Session, first: int, outbox_ids: list[int], moment: datetime) -> None:
+    """Leaves ``first``.. for these outbox ids, in this order, in one statement."""
+    numbered = numbered_leaves(session.get_bind().dialect.name, first, outbox_ids, moment)
     inserted = (
         session.connection()
         .execute(
