@@ -1,4 +1,5 @@
-"""The ``coldpledge`` command: demo, serve, database, seed, organisations and users."""
+"""The ``coldpledge`` command: demo, serve, database, seed, organisations, users, devices, ingest,
+edge, evidence."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
-from coldpledge.config import Settings, get_settings
+from coldpledge.clitools import fail, open_database, print_row
+from coldpledge.config import get_settings
 from coldpledge.db import Database
 from coldpledge.errors import DomainError
+from coldpledge.iot.cli import devices_app, ingest_command, telemetry_app
+from coldpledge.iot.edge.command import edge_command
 from coldpledge.migrate import alembic_config, differences, upgrade
 from coldpledge.parties import service as parties
 from coldpledge.parties.models import Organisation
@@ -40,21 +44,16 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(seed_app, name="seed")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
+app.add_typer(devices_app, name="devices")
+app.add_typer(telemetry_app, name="telemetry")
+app.command("ingest")(ingest_command)
+app.command("edge")(edge_command)
 
 DEMO_DATABASE = "sqlite:///var/demo.sqlite3"
 
 
-def _database(settings: Settings) -> Database:
-    if settings.is_sqlite:
-        path = settings.database_url.split("sqlite:///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return Database(settings.database_url)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
+_database = open_database
+_fail = fail
 
 
 def _at_head(database: Database) -> bool:
@@ -256,11 +255,7 @@ def _ask_password() -> str:
     return first
 
 
-def _print(row: dict[str, object], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(row, ensure_ascii=False))
-    else:
-        typer.echo("  ".join(f"{key}={value}" for key, value in row.items()))
+_print = print_row
 
 
 # --- the evidence log -------------------------------------------------------------------------

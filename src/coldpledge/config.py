@@ -46,6 +46,23 @@ class Settings(BaseSettings):
     # Authorities charge per token: stamp the latest checkpoint at most this often. Entries logged
     # in between are covered by the next stamped checkpoint through consistency.
     tsa_interval_seconds: float = Field(default=300, ge=0, le=86_400)
+    # Telemetry (DESIGN §4). Without an MQTT URL the demo's gateways send over HTTP.
+    mqtt_url: str | None = None
+    mqtt_client_id: str = "coldpledge-ingest"
+    mqtt_topic: str = "coldpledge/v1/+/+/+/telemetry"
+    # Workers sharing this group split the stream ($share/GROUP/topic, MQTT 5 shared subscription).
+    mqtt_shared_group: str | None = None
+    # One ingest transaction takes up to this many messages, or what arrived within the wait.
+    ingest_chunk_messages: int = Field(default=500, ge=1, le=100_000)
+    ingest_chunk_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    # A device is offline when nothing arrived for this many sampling intervals.
+    device_offline_intervals: int = Field(default=3, ge=1, le=1000)
+    partition_days_ahead: int = Field(default=7, ge=1, le=366)
+    # Retention per table, in days.
+    retention_raw_days: int = Field(default=400, ge=1)
+    retention_1m_days: int = Field(default=800, ge=1)
+    retention_1h_days: int = Field(default=3650, ge=1)
+    retention_dead_letter_days: int = Field(default=90, ge=1)
 
     @field_validator("secret_key")
     @classmethod

@@ -15,6 +15,16 @@ from coldpledge.evidence.models import (
 )
 from coldpledge.evidence.outbox import EvidenceOutbox
 from coldpledge.inventory.models import Attachment, AttachmentLink, Commodity, Lot, Operation, Seal
+from coldpledge.iot.models import (
+    DeadLetter,
+    Device,
+    IngestChunk,
+    LatestReading,
+    Reading,
+    RollupHour,
+    RollupMinute,
+    TelemetryMessage,
+)
 from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
 from coldpledge.receipts.models import Pledge, Receipt, ReceiptNotation, Release
 from coldpledge.warehouses.models import (
@@ -33,6 +43,8 @@ __all__ = [
     "AttachmentLink",
     "AuditEvent",
     "Commodity",
+    "DeadLetter",
+    "Device",
     "EvidenceCheckpoint",
     "EvidenceCosignature",
     "EvidenceLeaf",
@@ -41,18 +53,24 @@ __all__ = [
     "EvidenceTile",
     "EvidenceTimestamp",
     "EvidenceWitness",
+    "IngestChunk",
+    "LatestReading",
     "LoginThrottle",
     "Lot",
     "Operation",
     "Organisation",
     "Pledge",
+    "Reading",
     "Receipt",
     "ReceiptNotation",
     "Release",
     "ReleaseWindow",
+    "RollupHour",
+    "RollupMinute",
     "Room",
     "Seal",
     "SupervisionPolicy",
+    "TelemetryMessage",
     "User",
     "VirtualWarehouse",
     "VirtualWarehouseStaff",

@@ -13,7 +13,15 @@ from sqlalchemy import inspect
 # A salt next to a hash of a guessable value (an ID number) would let anyone who reads the trail
 # recover the value by trying every candidate.
 SECRET_COLUMNS = frozenset(
-    {"password_hash", "csrf_token", "token_sha256", "code_sha256", "salt", "collector_id_salt"}
+    {
+        "password_hash",
+        "mqtt_password_hash",
+        "csrf_token",
+        "token_sha256",
+        "code_sha256",
+        "salt",
+        "collector_id_salt",
+    }
 )
 
 

@@ -81,8 +81,11 @@ VIEW = frozenset(
         "attachment:view",
         "receipt:view",
         "release:view",
+        "device:view",
     }
 )
+# Installing and looking after devices: the operator, and the keeper or supervisor in its own rooms.
+DEVICE_CARE = frozenset({"device:register", "device:bind", "device:rotate_key", "device:retire"})
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     # The operator runs the platform: it sets parties and supervision up and can freeze on a court
@@ -97,7 +100,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "commodity:create",
         "receipt:freeze",
         "receipt:unfreeze",
-    },
+        "dead_letter:view",
+    }
+    | DEVICE_CARE,
     Role.BANK_RISK_OFFICER: VIEW
     | {
         "receipt:accept_pledge",
@@ -144,7 +149,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "receipt:cancel",
         "receipt:report_loss",
         "receipt:cancel_loss_report",
-    },
+    }
+    | DEVICE_CARE,
     Role.SUPERVISION_MANAGER: VIEW
     | {
         "virtual_warehouse:manage_windows",
@@ -155,7 +161,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "lot:attach",
         "seal:seal",
         "seal:unseal",
-    },
+    }
+    | DEVICE_CARE,
     Role.INSPECTOR: VIEW | {"lot:inspect", "lot:stocktake", "lot:attach", "seal:seal", "seal:unseal"},
     Role.GUARANTOR_VIEWER: VIEW,
     Role.INSURER_VIEWER: VIEW,

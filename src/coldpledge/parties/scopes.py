@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, 
 from sqlalchemy.orm import aliased
 
 from coldpledge.inventory.models import AttachmentLink, Commodity, Lot, Operation, Seal
+from coldpledge.iot.models import DeadLetter, Device
 from coldpledge.parties.models import Organisation, User
 from coldpledge.parties.policy import PartyType, Principal, Role
 from coldpledge.receipts.models import Pledge, Receipt, Release
@@ -157,6 +158,10 @@ RULES: dict[type, Rule] = {
     User: lambda p: User.organisation_id == p.org_id,
     Warehouse: lambda p: Warehouse.id.in_(_warehouse_ids(p)),
     Room: lambda p: Room.id.in_(_room_ids(p)),
+    # A device is seen by whoever sees its room: a bank watches the rooms its collateral is in.
+    Device: lambda p: Device.room_id.in_(_room_ids(p)),
+    # Raw rejected payloads may name any party's devices: the platform operator's alone.
+    DeadLetter: lambda p: false(),
     VirtualWarehouse: lambda p: VirtualWarehouse.id.in_(_vw_ids(p)),
     ReleaseWindow: lambda p: ReleaseWindow.virtual_warehouse_id.in_(_vw_ids(p)),
     SupervisionPolicy: lambda p: SupervisionPolicy.virtual_warehouse_id.in_(_vw_ids(p)),

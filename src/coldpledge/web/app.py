@@ -79,6 +79,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 def _install_routes(app: FastAPI) -> None:
     from coldpledge.evidence.api import router as evidence_router
     from coldpledge.inventory.api import router as inventory_router
+    from coldpledge.iot.api import router as iot_router
     from coldpledge.parties.api import router as parties_router
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
@@ -89,6 +90,7 @@ def _install_routes(app: FastAPI) -> None:
         warehouses_router,
         inventory_router,
         receipts_router,
+        iot_router,
         evidence_router,
         pages_router,
     ):

@@ -1,0 +1,668 @@
+"""The one ingestion service behind MQTT and HTTP (DESIGN §4).
+
+``Ingestor.ingest`` takes a chunk of raw messages and stores them in ONE transaction: accepted
+messages (one row per device and seq), their readings (one row per device, metric and ts), the
+rollups and latest values, device health, dead letters for whatever could not be stored, and one
+evidence entry for the chunk. The MQTT worker acknowledges the chunk's messages only after that
+commit, so a crash at any point means redelivery, and redelivery finds the rows already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from coldpledge.db import utcnow
+from coldpledge.iot import payload as wire
+from coldpledge.iot import rollups
+from coldpledge.iot.models import (
+    DeadLetter,
+    Device,
+    DeviceStatus,
+    IngestChunk,
+    LatestReading,
+    Reading,
+    TelemetryMessage,
+)
+from coldpledge.parties.policy import PartyType, Principal, Role
+from coldpledge.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Transport = Literal["mqtt", "http"]
+MAX_DEAD_LETTER_BYTES = 65_536
+_FAULT_CODES = {None: 0, "sentinel_value": 1, "out_of_physical_range": 2}
+DEVICE_LOCK_CLASS = 7302  # advisory lock class for per-device rollup updates on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Incoming:
+    raw: bytes
+    transport: Transport
+    topic: str | None = None
+    # HTTP only: the device whose bearer token came with the request.
+    token_device: str | None = None
+
+
+@dataclass
+class Outcome:
+    status: Literal["stored", "duplicate", "dead_letter"]
+    device: str | None = None
+    seq: int | None = None
+    stored: int = 0
+    duplicates: int = 0
+    faults: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: int
+    code: str
+    room_id: int
+    gateway_id: int | None
+    signing: bool
+    public_key: bytes | None
+    active: bool
+
+
+@dataclass
+class IngestMetrics:
+    """Counters since the process started; the worker prints and serves them."""
+
+    messages: int = 0
+    readings: int = 0
+    duplicate_messages: int = 0
+    duplicate_readings: int = 0
+    faults: int = 0
+    chunks: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        with self._lock:
+            self.chunks += 1
+            for outcome in outcomes:
+                if outcome.status == "dead_letter":
+                    self.dead_letters[outcome.reason or "unknown"] += 1
+                    continue
+                if outcome.status == "duplicate":
+                    self.duplicate_messages += 1
+                else:
+                    self.messages += 1
+                self.readings += outcome.stored
+                self.duplicate_readings += outcome.duplicates
+                self.faults += outcome.faults
+                for rejected in outcome.rejected:
+                    self.dead_letters[rejected["reason"]] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "messages": self.messages,
+                "readings": self.readings,
+                "duplicate_messages": self.duplicate_messages,
+                "duplicate_readings": self.duplicate_readings,
+                "faults": self.faults,
+                "chunks": self.chunks,
+                "dead_letters": dict(self.dead_letters),
+            }
+
+
+class DeviceDirectory:
+    """Devices by code, cached for a few seconds: the hot path must not query per message, and a
+    retired device or a rotated key takes effect within ``ttl`` seconds (a failed signature check
+    looks the device up again at once)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, DeviceInfo | None]] = {}
+
+    def lookup(self, session: Session, codes: set[str], *, fresh: bool = False) -> dict[str, DeviceInfo]:
+        now = time.monotonic()
+        wanted = {c for c in codes if fresh or c not in self._cache or self._cache[c][0] < now}
+        if wanted:
+            found = {
+                row.code: DeviceInfo(
+                    row.id,
+                    row.code,
+                    row.room_id,
+                    row.gateway_id,
+                    row.signing,
+                    row.public_key,
+                    row.status == DeviceStatus.ACTIVE,
+                )
+                for row in session.execute(
+                    select(
+                        Device.id,
+                        Device.code,
+                        Device.room_id,
+                        Device.gateway_id,
+                        Device.signing,
+                        Device.public_key,
+                        Device.status,
+                    ).where(Device.code.in_(sorted(wanted)))
+                )
+            }
+            for code in wanted:
+                self._cache[code] = (now + self.ttl, found.get(code))
+        return {c: info for c in codes if (info := self._cache[c][1]) is not None}
+
+
+def principal_for(transport: Transport, device: str | None = None) -> Principal:
+    name = f"device:{device}" if device else f"ingest-{transport}"
+    return Principal(
+        user_id=None, username=name, org_id=None, party_type=PartyType.OPERATOR, role=Role.PLATFORM_ADMIN
+    )
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+    detail: str
+
+
+def table_of(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+@dataclass
+class _Accepted:
+    incoming: Incoming
+    message: wire.Message
+    sender: DeviceInfo
+    digest: str
+    signed: bool
+    outcome: Outcome
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        write_session: Callable[[], Session],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        metrics: IngestMetrics | None = None,
+        directory: DeviceDirectory | None = None,
+    ) -> None:
+        self.write_session = write_session
+        self.clock = clock
+        self.metrics = metrics or IngestMetrics()
+        self.directory = directory or DeviceDirectory()
+
+    def ingest(self, chunk: Sequence[Incoming]) -> list[Outcome]:
+        """Store a chunk in one transaction; the outcomes are in the chunk's order."""
+        uow = UnitOfWork(self.write_session, clock=self.clock)
+        with uow:
+            outcomes = self._ingest(uow, chunk)
+            uow.commit()
+        self.metrics.add(outcomes)
+        return outcomes
+
+    def dead_letter(self, incoming: Incoming, reason: str, detail: str) -> None:
+        """Set one message aside that the service could not handle at all."""
+        uow = UnitOfWork(self.write_session, clock=self.clock)
+        with uow:
+            row = _dead(incoming, uow.now(), reason, detail, device_code=_claimed_device(incoming.raw))
+            uow.session.execute(table_of(DeadLetter).insert(), [row])
+            uow.commit()
+        self.metrics.add([Outcome("dead_letter", reason=reason, detail=detail)])
+
+    def _ingest(self, uow: UnitOfWork, chunk: Sequence[Incoming]) -> list[Outcome]:
+        session = uow.session
+        now = uow.now()
+        outcomes: list[Outcome] = [Outcome("dead_letter") for _ in chunk]
+        dead: list[dict[str, Any]] = []
+        parsed: list[tuple[int, wire.Message]] = []
+        for position, incoming in enumerate(chunk):
+            try:
+                parsed.append((position, wire.parse(incoming.raw, now=now)))
+            except wire.PayloadError as error:
+                claimed = _claimed_device(incoming.raw)
+                outcomes[position] = Outcome("dead_letter", claimed, reason=error.reason, detail=str(error))
+                dead.append(_dead(incoming, now, error.reason, str(error), device_code=claimed))
+
+        codes = {m.device for _, m in parsed} | {r.device for _, m in parsed for r in m.readings}
+        devices = self.directory.lookup(session, codes)
+        accepted: list[_Accepted] = []
+        for position, message in parsed:
+            incoming = chunk[position]
+            verdict = self._judge(session, incoming, message, devices)
+            if isinstance(verdict, _Refusal):
+                reason, detail = verdict.reason, verdict.detail
+                sender = devices.get(message.device)
+                outcomes[position] = Outcome(
+                    "dead_letter", message.device, message.seq, reason=reason, detail=detail
+                )
+                dead.append(
+                    _dead(
+                        incoming,
+                        now,
+                        reason,
+                        detail,
+                        device_code=message.device,
+                        device_id=sender.id if sender else None,
+                        seq=message.seq,
+                    )
+                )
+                continue
+            sender, signed = verdict
+            outcome = Outcome("stored", message.device, message.seq)
+            outcomes[position] = outcome
+            digest = hashlib.sha256(message.signed_bytes + (message.signature or b"")).hexdigest()
+            accepted.append(_Accepted(incoming, message, sender, digest, signed, outcome))
+
+        accepted = self._drop_duplicate_messages(session, accepted, dead, now)
+        if session.get_bind().dialect.name == "postgresql":
+            self._lock_devices(session, accepted, devices)
+
+        transport: Transport = chunk[0].transport if chunk else "mqtt"
+        chunk_row = IngestChunk(
+            received_at=now,
+            transport=transport,
+            messages=0,
+            readings=0,
+            duplicates=0,
+            rejected=0,
+        )
+        session.add(chunk_row)
+        session.flush()
+        inserted_messages = self._insert_messages(session, accepted, chunk_row.id, now)
+        stored = [a for a in accepted if (devices[a.message.device].id, a.message.seq) in inserted_messages]
+        for item in accepted:
+            if item not in stored:
+                item.outcome.status = "duplicate"
+        rows = self._reading_rows(stored, devices, dead, now)
+        inserted = self._insert_readings(session, rows)
+        for item in stored:
+            for row in item.rows:
+                key = (row["device_id"], row["metric"], row["ts"])
+                if key in inserted:
+                    item.outcome.stored += 1
+                    item.outcome.faults += 1 if row["fault"] else 0
+                else:
+                    item.outcome.duplicates += 1
+        new_rows = [
+            row
+            for item in stored
+            for row in item.rows
+            if (row["device_id"], row["metric"], row["ts"]) in inserted
+        ]
+        rollups.apply(
+            session,
+            (
+                (r["device_id"], r["metric"], rollups.to_ms(r["ts"]), r["value_u"])
+                for r in new_rows
+                if not r["fault"]
+            ),
+        )
+        self._update_latest(session, new_rows)
+        self._update_devices(session, stored, new_rows, now)
+        if dead:
+            session.execute(table_of(DeadLetter).insert(), dead)
+
+        chunk_row.messages = len(stored)
+        chunk_row.readings = len(new_rows)
+        chunk_row.duplicates = sum(1 for o in outcomes if o.status == "duplicate") + sum(
+            o.duplicates for o in outcomes
+        )
+        chunk_row.rejected = len(dead)
+        if stored or dead:
+            rooms = sorted({devices[a.message.device].room_id for a in stored})
+            uow.record(
+                principal_for(transport, chunk[0].token_device if chunk else None),
+                "telemetry.ingest",
+                chunk_row,
+                before=None,
+                related=[f"room:{room}" for room in rooms],
+                data={
+                    "messages": [
+                        {
+                            "device": a.message.device,
+                            "seq": a.message.seq,
+                            "sha256": a.digest,
+                            "signed": a.signed,
+                            "readings": a.outcome.stored,
+                        }
+                        for a in stored
+                    ],
+                    "dead_letters": [
+                        {
+                            "reason": d["reason"],
+                            "device": d["device_code"],
+                            "sha256": hashlib.sha256(d["raw"]).hexdigest(),
+                        }
+                        for d in dead
+                    ],
+                },
+            )
+        return outcomes
+
+    def _judge(
+        self, session: Session, incoming: Incoming, message: wire.Message, devices: dict[str, DeviceInfo]
+    ) -> tuple[DeviceInfo, bool] | _Refusal:
+        sender = devices.get(message.device)
+        if sender is None:
+            return _Refusal("unknown_device", f"No device is registered as {message.device}.")
+        if not sender.active:
+            return _Refusal("device_retired", f"The device {message.device} is retired.")
+        if incoming.token_device is not None and incoming.token_device != message.device:
+            return _Refusal("token_mismatch", "The message names another device than the token's.")
+        if incoming.topic is not None and _topic_device(incoming.topic) != message.device:
+            return _Refusal("topic_mismatch", "The topic names another device than the message.")
+        if message.signature is None:
+            if sender.signing:
+                return _Refusal("missing_signature", f"The device {message.device} must sign its messages.")
+            return sender, False
+        if sender.public_key is None or not wire.verify_signature(message, sender.public_key):
+            # The key may have been rotated since it was cached: look again before refusing.
+            sender = self.directory.lookup(session, {message.device}, fresh=True).get(message.device, sender)
+            devices[message.device] = sender
+            if sender.public_key is None or not wire.verify_signature(message, sender.public_key):
+                return _Refusal(
+                    "bad_signature", "The signature does not verify with the device's registered key."
+                )
+        return sender, True
+
+    def _drop_duplicate_messages(
+        self, session: Session, accepted: list[_Accepted], dead: list[dict[str, Any]], now: datetime
+    ) -> list[_Accepted]:
+        """Redeliveries (same device and seq, same content) are duplicates; a seq reused for other
+        content is a dead letter, since the first message with that seq already stands."""
+        if not accepted:
+            return []
+        keys = [(a.sender.id, a.message.seq) for a in accepted]
+        known: dict[tuple[int, int], str] = {}
+        for start in range(0, len(keys), 2_000):
+            part = keys[start : start + 2_000]
+            for device_id, seq, digest in session.execute(
+                select(
+                    TelemetryMessage.device_id, TelemetryMessage.seq, TelemetryMessage.payload_sha256
+                ).where(tuple_(TelemetryMessage.device_id, TelemetryMessage.seq).in_(part))
+            ):
+                known[(device_id, seq)] = digest
+        kept: list[_Accepted] = []
+        for item in accepted:
+            key = (item.sender.id, item.message.seq)
+            if key in known:
+                if known[key] == item.digest:
+                    item.outcome.status = "duplicate"
+                    continue
+                item.outcome.status = "dead_letter"
+                item.outcome.reason = "seq_reused"
+                item.outcome.detail = f"seq {item.message.seq} was already used for other content."
+                dead.append(
+                    _dead(
+                        item.incoming,
+                        now,
+                        "seq_reused",
+                        item.outcome.detail,
+                        device_code=item.message.device,
+                        device_id=item.sender.id,
+                        seq=item.message.seq,
+                    )
+                )
+                continue
+            known[key] = item.digest
+            kept.append(item)
+        return kept
+
+    def _lock_devices(
+        self, session: Session, accepted: list[_Accepted], devices: dict[str, DeviceInfo]
+    ) -> None:
+        """Serialise concurrent workers per device, so two chunks never merge into one rollup
+        from the same old value. Locks are taken in id order, so workers cannot deadlock."""
+        ids = sorted(
+            {a.sender.id for a in accepted}
+            | {devices[r.device].id for a in accepted for r in a.message.readings if r.device in devices}
+        )
+        if ids:
+            session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(:lock_class, d) "
+                    "FROM (SELECT unnest(CAST(:ids AS integer[])) AS d ORDER BY 1) AS wanted"
+                ),
+                {"lock_class": DEVICE_LOCK_CLASS, "ids": ids},
+            )
+
+    def _insert_messages(
+        self, session: Session, accepted: list[_Accepted], chunk_id: int, now: datetime
+    ) -> set[tuple[int, int]]:
+        if not accepted:
+            return set()
+        rows = [
+            {
+                "device_id": a.sender.id,
+                "seq": a.message.seq,
+                "payload_sha256": a.digest,
+                "signed": a.signed,
+                "readings": len(a.message.readings),
+                "sent_at": a.message.sent_at,
+                "received_at": now,
+                "transport": a.incoming.transport,
+                "chunk_id": chunk_id,
+            }
+            for a in accepted
+        ]
+        statement = _insert(session, table_of(TelemetryMessage)).on_conflict_do_nothing()
+        returned = session.execute(
+            statement.returning(TelemetryMessage.device_id, TelemetryMessage.seq), rows
+        )
+        return {(device_id, seq) for device_id, seq in returned}
+
+    def _reading_rows(
+        self,
+        stored: list[_Accepted],
+        devices: dict[str, DeviceInfo],
+        dead: list[dict[str, Any]],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for item in stored:
+            message, sender = item.message, item.sender
+            for rejected in message.rejected:
+                item.outcome.rejected.append(
+                    {"index": rejected.index, "reason": rejected.reason, "detail": rejected.message}
+                )
+                dead.append(
+                    _dead(
+                        item.incoming,
+                        now,
+                        rejected.reason,
+                        rejected.message,
+                        device_code=message.device,
+                        device_id=sender.id,
+                        seq=message.seq,
+                        reading_index=rejected.index,
+                    )
+                )
+            seen: set[tuple[int, int, datetime]] = set()
+            for index, reading in enumerate(message.readings):
+                device = devices.get(reading.device)
+                problem = None
+                if device is None:
+                    problem = ("unknown_device", f"No device is registered as {reading.device}.")
+                elif device.id != sender.id and device.gateway_id != sender.id:
+                    problem = ("not_behind_gateway", f"{reading.device} is not wired to {message.device}.")
+                elif not device.active:
+                    problem = ("device_retired", f"The device {reading.device} is retired.")
+                if problem is not None or device is None:
+                    reason, detail = problem or ("unknown_device", "")
+                    item.outcome.rejected.append({"index": index, "reason": reason, "detail": detail})
+                    dead.append(
+                        _dead(
+                            item.incoming,
+                            now,
+                            reason,
+                            detail,
+                            device_code=message.device,
+                            device_id=sender.id,
+                            seq=message.seq,
+                            reading_index=index,
+                        )
+                    )
+                    continue
+                key = (device.id, reading.metric.code, reading.ts)
+                if key in seen:
+                    item.outcome.duplicates += 1
+                    continue
+                seen.add(key)
+                item.rows.append(
+                    {
+                        "device_id": device.id,
+                        "metric": reading.metric.code,
+                        "ts": reading.ts,
+                        "value_u": reading.value_u,
+                        "fault": _FAULT_CODES[reading.fault],
+                        "signed": item.signed,
+                        "sender_id": sender.id,
+                        "seq": message.seq,
+                        "received_at": now,
+                    }
+                )
+            rows.extend(item.rows)
+        return rows
+
+    def _insert_readings(
+        self, session: Session, rows: list[dict[str, Any]]
+    ) -> set[tuple[int, int, datetime]]:
+        if not rows:
+            return set()
+        statement = _insert(session, table_of(Reading)).on_conflict_do_nothing()
+        returned = session.execute(statement.returning(Reading.device_id, Reading.metric, Reading.ts), rows)
+        return {(device_id, metric, ts) for device_id, metric, ts in returned}
+
+    def _update_latest(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        newest: dict[tuple[int, int], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["device_id"], row["metric"])
+            if key not in newest or row["ts"] > newest[key]["ts"]:
+                newest[key] = row
+        if not newest:
+            return
+        table = table_of(LatestReading)
+        statement = _insert(session, table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["device_id", "metric"],
+            set_={name: statement.excluded[name] for name in ("ts", "value_u", "fault", "received_at")},
+            where=statement.excluded.ts > table.c.ts,
+        )
+        session.execute(
+            statement,
+            [
+                {k: row[k] for k in ("device_id", "metric", "ts", "value_u", "fault", "received_at")}
+                for row in newest.values()
+            ],
+        )
+
+    def _update_devices(
+        self, session: Session, stored: list[_Accepted], rows: list[dict[str, Any]], now: datetime
+    ) -> None:
+        """Senders were seen now; sensors behind a gateway were seen when they last measured."""
+        seen: dict[int, datetime] = {}
+        for row in rows:
+            if row["device_id"] != row["sender_id"] and row["ts"] > seen.get(
+                row["device_id"], row["ts"] - _TICK
+            ):
+                seen[row["device_id"]] = row["ts"]
+        senders: dict[int, _Accepted] = {}
+        for item in stored:
+            current = senders.get(item.sender.id)
+            if current is None or item.message.seq > current.message.seq:
+                senders[item.sender.id] = item
+        table = table_of(Device)
+        if senders:
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("device"))
+                .values(
+                    last_seen_at=now,
+                    last_seq=func.max(func.coalesce(table.c.last_seq, -1), bindparam("seq"))
+                    if session.get_bind().dialect.name == "sqlite"
+                    else func.greatest(func.coalesce(table.c.last_seq, -1), bindparam("seq")),
+                    clock_skew_ms=bindparam("skew"),
+                ),
+                [
+                    {
+                        "device": device_id,
+                        "seq": item.message.seq,
+                        "skew": (now - item.message.sent_at) // _MS,
+                    }
+                    for device_id, item in senders.items()
+                ],
+            )
+        sensors = {device_id: ts for device_id, ts in seen.items() if device_id not in senders}
+        if sensors:
+            session.execute(
+                update(table)
+                .where(
+                    table.c.id == bindparam("device"),
+                    (table.c.last_seen_at.is_(None)) | (table.c.last_seen_at < bindparam("seen")),
+                )
+                .values(last_seen_at=bindparam("seen")),
+                [{"device": device_id, "seen": ts} for device_id, ts in sensors.items()],
+            )
+
+
+_TICK = timedelta(microseconds=1)
+_MS = timedelta(milliseconds=1)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _topic_device(topic: str) -> str | None:
+    parts = topic.split("/")
+    return parts[4] if len(parts) == 6 and parts[:2] == ["coldpledge", "v1"] else None
+
+
+def _claimed_device(raw: bytes) -> str | None:
+    """The device a broken message claims to come from, if that much can be read, for operators."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    device = document.get("device") if isinstance(document, dict) else None
+    return device[:64] if isinstance(device, str) else None
+
+
+def _dead(
+    incoming: Incoming,
+    now: datetime,
+    reason: str,
+    detail: str,
+    *,
+    device_code: str | None = None,
+    device_id: int | None = None,
+    seq: int | None = None,
+    reading_index: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "received_at": now,
+        "transport": incoming.transport,
+        "topic": incoming.topic[:300] if incoming.topic else None,
+        "device_code": device_code[:64] if device_code else None,
+        "device_id": device_id,
+        "seq": seq,
+        "reading_index": reading_index,
+        "reason": reason,
+        "detail": detail[:500],
+        "raw": incoming.raw[:MAX_DEAD_LETTER_BYTES],
+    }

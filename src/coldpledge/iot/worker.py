@@ -1,0 +1,276 @@
+"""``coldpledge ingest``: the MQTT consumer (DESIGN §3–4).
+
+It subscribes with a persistent session (MQTT 5, ``clean_start`` off, a long session expiry) at
+QoS 1 and acknowledges a message only after the transaction that stored it has committed (paho's
+manual acknowledgement). Killed at any instant, the worker loses nothing: the broker redelivers
+every unacknowledged message, and the ingest service recognises what is already stored.
+
+A chunk that fails for a database reason is retried as a whole with backoff. A message that makes
+the service raise anything else is isolated and kept as a dead letter, so one poisonous message
+never stops the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from coldpledge.config import Settings
+from coldpledge.db import Database
+from coldpledge.iot.ingest import Incoming, IngestMetrics, Ingestor
+from coldpledge.iot.retention import maintain
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue through a week-long outage
+MAINTENANCE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise ValueError(f"an MQTT URL looks like mqtt://user:password@host:1883, not {url!r}")
+    tls = parts.scheme == "mqtts"
+    return BrokerAddress(
+        parts.hostname, parts.port or (8883 if tls else 1883), parts.username, parts.password, tls
+    )
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    generation: int
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        mqtt_url: str | None = None,
+        client_id: str | None = None,
+        shared_group: str | None = None,
+        metrics: IngestMetrics | None = None,
+        session_expiry: int = SESSION_EXPIRY_SECONDS,
+    ) -> None:
+        url = mqtt_url or settings.mqtt_url
+        if not url:
+            raise ValueError("no broker: set COLDPLEDGE_MQTT_URL or pass --mqtt-url")
+        self.broker = parse_mqtt_url(url)
+        self.database = database
+        self.settings = settings
+        self.metrics = metrics or IngestMetrics()
+        self.ingestor = Ingestor(database.write_session, metrics=self.metrics)
+        group = shared_group or settings.mqtt_shared_group
+        self.topic = f"$share/{group}/{settings.mqtt_topic}" if group else settings.mqtt_topic
+        self.client_id = client_id or settings.mqtt_client_id
+        self.session_expiry = session_expiry
+        self.inbox: queue.Queue[_Delivery] = queue.Queue()
+        self.generation = 0
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.client = self._client()
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self.generation += 1
+        client.subscribe(self.topic, qos=1)
+        self.connected.set()
+        log.info("connected to %s:%s", self.broker.host, self.broker.port)
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("the broker refused the subscription to %s: %s", self.topic, reasons)
+            return
+        self.subscribed.set()
+        log.info("subscribed to %s", self.topic)
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        self.connected.clear()
+        # Deliveries of the lost connection are redelivered by the broker under the new one; their
+        # acknowledgements would name packet ids of a session that moved on.
+        self.generation += 1
+        log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.inbox.put(
+            _Delivery(message.mid, message.qos, message.topic, bytes(message.payload), self.generation)
+        )
+
+    def run(self, stop: threading.Event, *, maintenance: bool = True) -> None:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.session_expiry
+        # How many unacknowledged messages the broker may send us at once: a chunk's worth and more.
+        properties.ReceiveMaximum = min(65_535, max(100, self.settings.ingest_chunk_messages * 4))
+        if maintenance:
+            self._maintain()
+        self.client.connect_async(
+            self.broker.host, self.broker.port, keepalive=30, clean_start=False, properties=properties
+        )
+        self.client.loop_start()
+        last_maintenance = time.monotonic()
+        last_report = time.monotonic()
+        try:
+            while not stop.is_set():
+                chunk = self._take_chunk(stop)
+                if chunk:
+                    self._store(chunk, stop)
+                if maintenance and time.monotonic() - last_maintenance > MAINTENANCE_SECONDS:
+                    self._maintain()
+                    last_maintenance = time.monotonic()
+                if time.monotonic() - last_report > 10:
+                    log.info("ingest: %s", self.metrics.snapshot())
+                    last_report = time.monotonic()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _take_chunk(self, stop: threading.Event) -> list[_Delivery]:
+        try:
+            first = self.inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        chunk = [first]
+        deadline = time.monotonic() + self.settings.ingest_chunk_wait_ms / 1000
+        while len(chunk) < self.settings.ingest_chunk_messages and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            try:
+                chunk.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return chunk
+
+    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                self.ingestor.ingest([Incoming(d.payload, "mqtt", d.topic) for d in chunk])
+                break
+            except (OperationalError, DBAPIError) as error:
+                if _is_data_error(error):
+                    self._isolate(chunk)
+                    break
+                log.warning("database unavailable (%s); retrying the chunk in %.1f s", error, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 30)
+            except Exception:  # a bug must not stop the stream: find the message and set it aside
+                log.exception("ingest failed; isolating the chunk's messages")
+                self._isolate(chunk)
+                break
+        else:
+            return  # stopping: nothing acknowledged, the broker redelivers after restart
+        self._acknowledge(chunk)
+
+    def _isolate(self, chunk: list[_Delivery]) -> None:
+        for delivery in chunk:
+            incoming = Incoming(delivery.payload, "mqtt", delivery.topic)
+            try:
+                self.ingestor.ingest([incoming])
+            except Exception:
+                self.ingestor.dead_letter(incoming, "internal_error", traceback.format_exc(limit=3))
+
+    def _acknowledge(self, chunk: list[_Delivery]) -> None:
+        for delivery in chunk:
+            if delivery.qos > 0 and delivery.generation == self.generation:
+                self.client.ack(delivery.mid, delivery.qos)
+
+    def _maintain(self) -> None:
+        try:
+            done = maintain(self.database, self.settings)
+            log.info("telemetry maintenance: %s", done)
+        except Exception:
+            log.exception("telemetry maintenance failed; ingestion goes on")
+
+
+def _is_data_error(error: DBAPIError) -> bool:
+    """A value the database refuses (class 22, 23 on PostgreSQL): retrying cannot help."""
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return state.startswith(("22", "23"))
+
+
+def serve_metrics(metrics: IngestMetrics, port: int) -> ThreadingHTTPServer:
+    """Prometheus text format on ``http://127.0.0.1:PORT/metrics``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            snapshot = metrics.snapshot()
+            lines = [f"coldpledge_ingest_{name}_total {snapshot[name]}" for name in _COUNTERS]
+            lines += [
+                f'coldpledge_ingest_dead_letters_total{{reason="{reason}"}} {count}'
+                for reason, count in sorted(snapshot["dead_letters"].items())
+            ]
+            body = ("\n".join(lines) + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="ingest-metrics").start()
+    return server
+
+
+_COUNTERS = ("messages", "readings", "duplicate_messages", "duplicate_readings", "faults", "chunks")
+
+
+def run_worker(
+    database: Database, settings: Settings, stop: threading.Event, **options: Any
+) -> Callable[[], dict[str, Any]]:
+    worker = IngestWorker(database, settings, **options)
+    worker.run(stop)
+    return worker.metrics.snapshot

@@ -1,0 +1,328 @@
+"""The ingest worker against a real Mosquitto: exactly-once effect through kills, broker restarts,
+redeliveries and duplicates, and bad input that never stops it.
+
+Most tests run a private broker (``tests/mqtt.py``) that they may stop and restart; the first one
+uses the machine's broker on 127.0.0.1:1883 with the real ``mosquitto_pub`` client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+
+from coldpledge.config import Settings
+from coldpledge.db import Database
+from coldpledge.iot.models import DeadLetter, Reading, RollupHour, RollupMinute, TelemetryMessage
+from coldpledge.iot.payload import encode
+from coldpledge.iot.worker import IngestWorker
+from coldpledge.uow import UnitOfWork
+from tests.iot import Sender, new_device, reading
+from tests.mqtt import MosquittoBroker, mosquitto, system_broker
+from tests.world import World
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with mosquitto(tmp_path / "broker") as running:
+        yield running
+
+
+def devices(
+    database: Database, world: World, count: int, room: str = "YS-F18", **options: object
+) -> list[Sender]:
+    return [
+        new_device(UnitOfWork(database.write_session), world.who("admin"), world.rooms[room], **options)  # type: ignore[arg-type]
+        for _ in range(count)
+    ]
+
+
+def count(database: Database, model: type, senders: list[Sender], column: str = "device_id") -> int:
+    ids = [s.id for s in senders]
+    with database.reading() as session:
+        return int(
+            session.scalar(select(func.count()).select_from(model).where(getattr(model, column).in_(ids)))
+            or 0
+        )
+
+
+def rolled_up(database: Database, model: type[RollupMinute] | type[RollupHour], senders: list[Sender]) -> int:
+    with database.reading() as session:
+        return int(
+            session.scalar(select(func.sum(model.count)).where(model.device_id.in_([s.id for s in senders])))
+            or 0
+        )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def worker_thread(
+    database: Database, settings: Settings, url: str, **options: object
+) -> Iterator[IngestWorker]:
+    worker = IngestWorker(
+        database,
+        settings,
+        mqtt_url=url,
+        client_id=f"test-{uuid.uuid4().hex[:8]}",
+        session_expiry=60,
+        **options,  # type: ignore[arg-type]
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"maintenance": False}, daemon=True)
+    thread.start()
+    assert worker.subscribed.wait(10), "the worker did not subscribe"
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def worker_process(settings: Settings, url: str, client_id: str, log: Path) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "COLDPLEDGE_DATABASE_URL": settings.database_url,
+        "COLDPLEDGE_ENV": "test",
+        "COLDPLEDGE_LOG_KEY_FILE": str(settings.log_key_file),
+    }
+    with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-m", "coldpledge.cli", "ingest", "--mqtt-url", url, "--client-id", client_id],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+
+
+class Publisher:
+    """A device-side paho client publishing at QoS 1 and waiting for every PUBACK."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.connect(host, port)
+        self.client.loop_start()
+
+    def publish_all(self, messages: list[tuple[str, bytes]]) -> None:
+        infos = [self.client.publish(topic, body, qos=1) for topic, body in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=120)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def stream(senders: list[Sender], per_device: int, start: datetime) -> list[tuple[str, bytes]]:
+    """One reading per message, interleaved across devices as they would arrive."""
+    out = []
+    for i in range(per_device):
+        for sender in senders:
+            ts = start + timedelta(seconds=i)
+            out.append((sender.topic, sender.raw([reading(ts, -20 + (i % 30) / 10)], sent_at=ts)))
+    return out
+
+
+def test_a_message_published_with_mosquitto_pub_is_stored(
+    database: Database, settings: Settings, world: World
+) -> None:
+    host, port = system_broker()
+    mosquitto_pub = shutil.which("mosquitto_pub")
+    assert mosquitto_pub, "mosquitto_pub (package mosquitto-clients) is needed"
+    (probe,) = devices(database, world, 1)
+    now = datetime.now(UTC)
+    body = probe.raw([reading(now, -19.4), reading(now, 71.0, metric="humidity")], sent_at=now)
+    with worker_thread(database, settings, f"mqtt://{host}:{port}"):
+        subprocess.run(  # noqa: S603 - the real client, our arguments
+            [mosquitto_pub, "-h", host, "-p", str(port), "-q", "1", "-t", probe.topic, "-m", body.decode()],
+            check=True,
+            timeout=10,
+        )
+        wait_for(lambda: count(database, Reading, [probe]) == 2, 20, "two readings")
+    with database.reading() as session:
+        values = dict(
+            session.execute(
+                select(Reading.metric, Reading.value_u).where(Reading.device_id == probe.id)
+            ).all()
+        )
+    assert values == {1: -19_400_000, 2: 71_000_000}
+
+
+def test_killing_the_worker_mid_stream_loses_and_doubles_nothing(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    senders = devices(database, world, 20)
+    messages = stream(senders, 1_000, datetime.now(UTC) - timedelta(hours=2))
+    assert len(messages) == 20_000
+    client_id = f"kill-{uuid.uuid4().hex[:8]}"
+    log = broker.folder / "ingest.log"
+    first = worker_process(settings, broker.url, client_id, log)
+    try:
+        # Subscribed: from now on the broker keeps every message for the worker's session.
+        wait_for(lambda: "subscribed to" in log.read_text(), 30, "the worker to subscribe")
+        publisher = Publisher(broker.host, broker.port)
+        sending = threading.Thread(target=publisher.publish_all, args=(messages,), daemon=True)
+        sending.start()
+        wait_for(lambda: count(database, Reading, senders) >= 3_000, 120, "3,000 readings before the kill")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    killed_at = count(database, Reading, senders)
+    assert killed_at < 20_000, "the kill came too late to prove anything"
+    second = worker_process(settings, broker.url, client_id, log)
+    try:
+        sending.join(timeout=180)
+        publisher.close()
+        wait_for(
+            lambda: count(database, Reading, senders) >= 20_000,
+            180,
+            f"all 20,000 readings (killed at {killed_at}); worker log: {log.read_text()[-2000:]}",
+        )
+        time.sleep(2)  # anything redelivered twice would show up now
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    assert count(database, Reading, senders) == 20_000
+    assert count(database, TelemetryMessage, senders) == 20_000
+    assert rolled_up(database, RollupMinute, senders) == 20_000
+    assert rolled_up(database, RollupHour, senders) == 20_000
+
+
+def test_a_broker_restart_mid_stream_loses_nothing(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    senders = devices(database, world, 5)
+    messages = stream(senders, 400, datetime.now(UTC) - timedelta(hours=1))
+    with worker_thread(database, settings, broker.url) as worker:
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages[:1_000])
+        publisher.close()
+        broker.stop()  # graceful: Mosquitto saves the worker's queued session
+        broker.start()
+        wait_for(worker.subscribed.is_set, 30, "the worker to reconnect")
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages[1_000:])
+        publisher.close()
+        wait_for(lambda: count(database, Reading, senders) >= 2_000, 60, "2,000 readings")
+        time.sleep(1)
+    assert count(database, Reading, senders) == 2_000
+    assert rolled_up(database, RollupMinute, senders) == 2_000
+
+
+def test_redelivered_and_repeated_readings_are_stored_once(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    (probe,) = devices(database, world, 1)
+    now = datetime.now(UTC)
+    first = probe.raw([reading(now - timedelta(seconds=30), -19.0), reading(now, -19.1)], sent_at=now)
+    # The same readings again under a new seq (a gateway replaying after a crash), plus one new.
+    second = probe.raw(
+        [
+            reading(now - timedelta(seconds=30), -19.0),
+            reading(now, -19.1),
+            reading(now + timedelta(seconds=1), -19.2),
+        ],
+        sent_at=now,
+    )
+    with worker_thread(database, settings, broker.url):
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all([(probe.topic, first)] * 3 + [(probe.topic, second)] * 2)
+        publisher.close()
+        wait_for(lambda: count(database, Reading, [probe]) >= 3, 20, "three readings")
+        time.sleep(1)
+    assert count(database, Reading, [probe]) == 3
+    assert count(database, TelemetryMessage, [probe]) == 2
+    assert rolled_up(database, RollupMinute, [probe]) == 3
+
+
+def test_bad_messages_become_dead_letters_and_the_worker_carries_on(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    probe, other = devices(database, world, 2)
+    (simple,) = devices(database, world, 1, signing=False)
+    now = datetime.now(UTC)
+    tampered = probe.message([reading(now, -19.0)], sent_at=now)
+    tampered["readings"][0]["value"] = -25.0
+    unsigned = probe.message([reading(now, -19.0)], sent_at=now, sign=False)
+    bad = [
+        (probe.topic, b"{not json"),
+        (probe.topic, encode({"device": probe.code, "seq": "one", "sent_at": "x", "readings": []})),
+        ("coldpledge/v1/1/WH/NOPE-1/telemetry", encode({**unsigned, "device": "NOPE-1"})),
+        (probe.topic, encode(tampered)),
+        (probe.topic, encode(unsigned)),
+        (other.topic, probe.raw([reading(now, -19.0)], sent_at=now)),  # another device's topic
+    ]
+    mixed = probe.raw(
+        [
+            reading(now + timedelta(minutes=10), -19.0),  # from the future
+            {"ts": now.isoformat(), "metric": "temperature", "value": "cold", "unit": "Cel"},  # wrong type
+            reading(now - timedelta(seconds=3), 85.0),  # DS18B20 power-on sentinel
+            reading(now - timedelta(seconds=2), -127.0),  # probe disconnected
+            reading(now - timedelta(seconds=1), 99.0),  # outside the physical range
+            reading(now, -18.7),  # a good one
+        ],
+        sent_at=now,
+    )
+    good = simple.raw([reading(now, -18.5)], sent_at=now, sign=False)
+    with worker_thread(database, settings, broker.url) as worker:
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all([*bad, (probe.topic, mixed), (simple.topic, good)])
+        publisher.close()
+        wait_for(lambda: count(database, Reading, [simple]) == 1, 20, "the good message after the bad ones")
+        time.sleep(0.5)
+        metrics = worker.metrics.snapshot()
+    with database.reading() as session:
+        reasons = sorted(
+            session.scalars(
+                select(DeadLetter.reason)
+                .where(
+                    (DeadLetter.device_code.in_([probe.code, "NOPE-1", other.code]))
+                    | (DeadLetter.device_code.is_(None))
+                )
+                .where(DeadLetter.received_at >= now - timedelta(minutes=1))
+            )
+        )
+        faults = dict(
+            session.execute(select(Reading.value_u, Reading.fault).where(Reading.device_id == probe.id)).all()
+        )
+        signed = session.scalar(select(Reading.signed).where(Reading.device_id == simple.id))
+    for reason in (
+        "malformed_json",
+        "malformed",
+        "unknown_device",
+        "bad_signature",
+        "missing_signature",
+        "topic_mismatch",
+        "future_timestamp",
+        "wrong_type",
+    ):
+        assert reason in reasons, (reason, reasons)
+    # Sensor faults are stored, flagged, and kept out of the rollups.
+    assert faults == {85_000_000: 1, -127_000_000: 1, 99_000_000: 2, -18_700_000: 0}
+    assert rolled_up(database, RollupMinute, [probe]) == 1
+    assert signed is False
+    assert metrics["dead_letters"]["bad_signature"] >= 1
