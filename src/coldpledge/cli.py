@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from coldpledge.clitools import fail, open_database, print_row
-from coldpledge.config import get_settings
+from coldpledge.config import Settings, get_settings
 from coldpledge.db import Database
 from coldpledge.errors import DomainError
 from coldpledge.iot.cli import devices_app, ingest_command, telemetry_app
@@ -141,11 +142,30 @@ def demo(
 
     worker_database = Database(settings.database_url)
     _thread, stop = runner.start_in_background(worker_database, settings)
+    # Simulated gateways, one per cold room, send to the server (or to the broker, read by an
+    # ingest worker here, when COLDPLEDGE_MQTT_URL is set).
+    edge_stop = _demo_telemetry(settings, worker_database, host, port)
     try:
         _serve(host, port, workers=1)
     finally:
+        edge_stop.set()
         stop.set()
         worker_database.dispose()
+
+
+def _demo_telemetry(settings: Settings, database: Database, host: str, port: int) -> threading.Event:
+    from coldpledge.seed import telemetry
+
+    folder = Path(settings.database_url.split("sqlite:///", 1)[-1]).parent / "demo-edge"
+    _threads, stop = telemetry.start(database, settings, folder, base_url=f"http://{host}:{port}")
+    if settings.mqtt_url:
+        from coldpledge.iot.worker import IngestWorker
+
+        worker = IngestWorker(database, settings, client_id="coldpledge-demo-ingest")
+        threading.Thread(target=worker.run, args=(stop,), name="demo ingest", daemon=True).start()
+    transport = f"MQTT via {settings.mqtt_url}" if settings.mqtt_url else "HTTP"
+    typer.echo(f"Simulated gateways send telemetry over {transport} · 模拟网关上报温湿度等数据\n")
+    return stop
 
 
 @app.command()

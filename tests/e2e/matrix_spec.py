@@ -8,7 +8,8 @@ failing case instead of silently moving the expectation with it.
 How a persona's answer follows from a case:
 
 1. anonymous: 401 (only the token endpoint and the evidence log's public API answer without one);
-2. ``odd``: the few answers the rules below do not give, each with its reason;
+2. ``odd``: the few answers the rules below do not give, each with its reason (telemetry, say,
+   takes a device's token, never a user's);
 3. ``gate``: a permission the service checks before it looks at any row (``require``); a role
    without it gets 403 whether or not it could see the target, and that reveals nothing;
 4. not in ``seen_by``: 404, exactly as if the target did not exist (``unseen``: 422 when the
@@ -24,6 +25,9 @@ The world (``tests/world.py``) in short:
   Ken's (keeper2) North warehouse (BF-F18).
 - Virtual warehouses: ys-frozen (YS-F18 + YS-F25, inspector Ivy assigned), ys-chilled (YS-C04),
   dj-frozen (DJ-F18), all supervised by Sam's company; north (BF-F18) by Sue's (supervisor2).
+- Devices: the world has none; a device case installs a probe in YS-F18 first, and a device is
+  seen by whoever sees its room. Installing and looking after devices is the operator's, the
+  keeper's and the supervision manager's, each in the rooms it sees.
 - Lots and receipts (every lot is sealed by its supervisor):
   pledged (YS-F18, borrower, pledged to bank), pledged_with_release (YS-F18, borrower, pledged to
   bank, one requested release), pending (DJ-F18, borrower2, offered to bank2), issued (YS-F25,
@@ -40,14 +44,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from coldpledge.evidence import log as evidence_log
 from coldpledge.evidence.keys import load_log_signer
 from coldpledge.evidence.note import COSIGNATURE_V1, Signer, open_note
+from coldpledge.iot import payload
 from coldpledge.web.deps import Runtime
-from tests.support import in_days, tiny_png, today
+from tests.iot import public_pem
+from tests.support import in_days, now, tiny_png, today
 from tests.world import ORGS, PASSWORD, USERS, World
 
 ANONYMOUS = "anonymous"
@@ -572,6 +579,46 @@ def outbound(scene: Scene) -> Call:
     )
 
 
+def probe_body(world: World, key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+    """A signing temperature probe for YS-F18; every body carries a key of its own."""
+    key = key or Ed25519PrivateKey.generate()
+    return {"room_id": world.rooms["YS-F18"], "kind": "temperature", "public_key_pem": public_pem(key)}
+
+
+def new_probe(scene: Scene) -> Call:
+    return Call(json=probe_body(scene.world))
+
+
+def probe(body: Any = None) -> Builder:
+    """A request on a probe the operator installs in YS-F18 for the case."""
+
+    def build(scene: Scene) -> Call:
+        made = scene.act("admin", "POST", f"{API}/devices", json=probe_body(scene.world))
+        return Call({"device_id": made["device"]["id"]}, json=body(scene.world) if callable(body) else body)
+
+    return build
+
+
+def installed(scene: Scene) -> None:
+    scene.act("admin", "POST", f"{API}/devices", json=probe_body(scene.world))
+
+
+def telemetry(scene: Scene) -> Call:
+    """A well-signed reading of a probe installed for the case: only the token can be wrong."""
+    key = Ed25519PrivateKey.generate()
+    made = scene.act("admin", "POST", f"{API}/devices", json=probe_body(scene.world, key))
+    moment = now()
+    document = {
+        "device": made["device"]["code"],
+        "seq": 1,
+        "sent_at": payload.format_ts(moment),
+        "readings": [
+            {"ts": payload.format_ts(moment), "metric": "temperature", "value": -19.5, "unit": "Cel"}
+        ],
+    }
+    return Call(json=payload.sign(document, key))
+
+
 def _runtime(scene: Scene) -> Runtime:
     app = scene.client.app
     assert isinstance(app, FastAPI)
@@ -672,6 +719,11 @@ def receipt_case(
 YS_FROZEN = seen_by(VWS_SEEN, "ys-frozen")
 MANAGER = only("supervisor")
 REQUESTED = seen_by(RELEASES_SEEN, "requested")
+YS_F18 = seen_by(ROOMS_SEEN, "YS-F18")
+# Roles that install and look after devices: the operator, keepers and supervision managers.
+DEVICE_CARERS = only("admin", "keeper", "keeper2", "supervisor", "supervisor2")
+# Of those, the ones who see YS-F18 (Ken and Sue see only their North warehouse).
+YS_F18_CARERS = only("admin", "keeper", "supervisor")
 
 CASES: tuple[Case, ...] = (
     # --- parties ---
@@ -960,6 +1012,59 @@ CASES: tuple[Case, ...] = (
         seen_by(L, "pledged_with_release"),
         only("keeper"),
         success=201,
+    ),
+    # --- devices and telemetry ---
+    listing("/devices"),
+    # The role is checked first, then the room's scope: Ken and Sue may install devices, but not
+    # in YS-F18, which they cannot see, so the room_id they name is a wrong field.
+    change(
+        "/devices",
+        new_probe,
+        YS_F18,
+        YS_F18_CARERS,
+        success=201,
+        gate=DEVICE_CARERS,
+        unseen=422,
+    ),
+    listing("/devices/health"),
+    Case(
+        "GET",
+        f"{API}/devices/health",
+        lambda scene: Call(query={"room_id": scene.world.rooms["YS-F18"]}),
+        YS_F18,
+        YS_F18,
+        variant="one room",
+    ),
+    # A device is seen by whoever sees its room: the bank watches the room its collateral is in.
+    read("/devices/{device_id}", probe(), ROOMS_SEEN, "YS-F18"),
+    read("/devices/{device_id}/readings", probe(), ROOMS_SEEN, "YS-F18"),
+    read("/devices/{device_id}/latest", probe(), ROOMS_SEEN, "YS-F18"),
+    # Looking after a device is not Ivy's: she sees the probe but may not touch it.
+    change(
+        "/devices/{device_id}/bind",
+        probe(lambda w: {"room_id": w.rooms["YS-F25"], "reason": "移至 F25 冷间"}),
+        YS_F18,
+        YS_F18_CARERS,
+    ),
+    change(
+        "/devices/{device_id}/rotate-key",
+        probe(lambda _w: {"public_key_pem": public_pem(Ed25519PrivateKey.generate()), **REASON}),
+        YS_F18,
+        YS_F18_CARERS,
+    ),
+    change("/devices/{device_id}/retire", probe(REASON), YS_F18, YS_F18_CARERS),
+    read("/rooms/{room_id}/telemetry", after(installed, room("YS-F18", None)), ROOMS_SEEN, "YS-F18"),
+    read("/rooms/{room_id}/cold-chain", after(installed, room("YS-F18", None)), ROOMS_SEEN, "YS-F18"),
+    # Rejected payloads may name anyone's devices: the operator's alone.
+    Case("GET", f"{API}/ingest/dead-letters", lambda _scene: NOTHING, EVERYONE, OPERATOR, gate=OPERATOR),
+    # Devices post with their own token; a user's token, whoever the user, is no device's.
+    Case(
+        "POST",
+        f"{API}/telemetry",
+        telemetry,
+        EVERYONE,
+        frozenset(),
+        odd=dict.fromkeys(PERSONAS, 401),
     ),
     # --- the evidence log (public) ---
     public("/checkpoint", latest_checkpoint),

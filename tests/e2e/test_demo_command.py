@@ -79,3 +79,33 @@ def test_the_demo_serves_its_logins_and_logs_its_seeded_history(demo: str) -> No
     assert checkpoint.status_code == 200, checkpoint.text
     note, _ = open_note(checkpoint.text, [parse_vkey(httpx.get(f"{demo}/api/v1/evidence/public-key").text)])
     assert parse_checkpoint(note.text).size > 250
+
+
+def test_the_demo_s_simulated_gateways_fill_the_rooms_with_readings(demo: str) -> None:
+    token = httpx.post(f"{demo}/api/v1/auth/token", data={"username": "admin", "password": "coldpledge-demo"})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    devices = httpx.get(f"{demo}/api/v1/devices", headers=headers).json()
+    gateways = [device for device in devices if device["kind"] == "gateway"]
+    assert len(gateways) >= 6, devices
+    probe = next(device for device in devices if device["kind"] == "temperature")
+    # Each gateway starts with the last day in its buffer and replays it over HTTP at once.
+    deadline = time.monotonic() + 90
+    while True:
+        series = httpx.get(
+            f"{demo}/api/v1/devices/{probe['id']}/readings", params={"resolution": "raw"}, headers=headers
+        ).json()
+        if len(series["points"]) >= 1_000 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(series["points"]) >= 1_000, len(series["points"])
+    values = [point["value"] for point in series["points"]]
+    assert -30 < min(values) < max(values) < 10
+    # The whole day arrives, each probe's minute by minute: the room's data is complete.
+    while True:
+        room = httpx.get(f"{demo}/api/v1/rooms/{probe['room_id']}/cold-chain", headers=headers)
+        assert room.status_code == 200, room.text
+        if room.json()["completeness"] > 0.95 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert room.json()["completeness"] > 0.95, room.json()
+    assert room.json()["mkt_c"] is not None

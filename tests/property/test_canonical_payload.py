@@ -31,7 +31,7 @@ def test_the_canonical_bytes_of_any_document_are_what_rfc_8785_prints(document: 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_a_reading_value_prints_as_ecmascript_would(value: float) -> None:
-    document = {"readings": [{"value": value, "metric": "temperature"}], "seq": 1}
+    document: dict[str, Any] = {"readings": [{"value": value, "metric": "temperature"}], "seq": 1}
     assert canonical_bytes(document) == bytes(rfc8785.dumps(document))
 
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
@@ -25,15 +25,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from coldpledge.db import utcnow
+from coldpledge.iot import bulk, rollups
 from coldpledge.iot import payload as wire
-from coldpledge.iot import rollups
 from coldpledge.iot.models import (
     DeadLetter,
     Device,
     DeviceStatus,
     IngestChunk,
-    LatestReading,
-    Reading,
     TelemetryMessage,
 )
 from coldpledge.parties.policy import PartyType, Principal, Role
@@ -124,11 +122,11 @@ class IngestMetrics:
 
 
 class DeviceDirectory:
-    """Devices by code, cached for a few seconds: the hot path must not query per message, and a
-    retired device or a rotated key takes effect within ``ttl`` seconds (a failed signature check
-    looks the device up again at once)."""
+    """Devices by code, looked up once per chunk (one query for all its devices, never one per
+    message). ``ttl`` can keep them longer, but a retired device, a rotated key or a re-wired
+    sensor then takes effect only after it, so the service keeps nothing between chunks."""
 
-    def __init__(self, ttl: float = 5.0) -> None:
+    def __init__(self, ttl: float = 0.0) -> None:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, DeviceInfo | None]] = {}
 
@@ -188,7 +186,7 @@ class _Accepted:
     digest: str
     signed: bool
     outcome: Outcome
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
 
 class Ingestor:
@@ -264,7 +262,8 @@ class Ingestor:
             sender, signed = verdict
             outcome = Outcome("stored", message.device, message.seq)
             outcomes[position] = outcome
-            digest = hashlib.sha256(message.signed_bytes + (message.signature or b"")).hexdigest()
+            # A redelivery repeats the bytes exactly; the same seq with other bytes is another message.
+            digest = hashlib.sha256(message.raw).hexdigest()
             accepted.append(_Accepted(incoming, message, sender, digest, signed, outcome))
 
         accepted = self._drop_duplicate_messages(session, accepted, dead, now)
@@ -283,34 +282,27 @@ class Ingestor:
         session.add(chunk_row)
         session.flush()
         inserted_messages = self._insert_messages(session, accepted, chunk_row.id, now)
-        stored = [a for a in accepted if (devices[a.message.device].id, a.message.seq) in inserted_messages]
+        stored = [a for a in accepted if (a.sender.id, a.message.seq) in inserted_messages]
         for item in accepted:
-            if item not in stored:
+            if (
+                item.outcome.status == "stored"
+                and (item.sender.id, item.message.seq) not in inserted_messages
+            ):
                 item.outcome.status = "duplicate"
         rows = self._reading_rows(stored, devices, dead, now)
         inserted = self._insert_readings(session, rows)
+        new_rows: list[Row] = []
         for item in stored:
+            outcome = item.outcome
             for row in item.rows:
-                key = (row["device_id"], row["metric"], row["ts"])
-                if key in inserted:
-                    item.outcome.stored += 1
-                    item.outcome.faults += 1 if row["fault"] else 0
+                if (row[0], row[1], row[2]) in inserted:
+                    outcome.stored += 1
+                    if row[4]:
+                        outcome.faults += 1
+                    new_rows.append(row)
                 else:
-                    item.outcome.duplicates += 1
-        new_rows = [
-            row
-            for item in stored
-            for row in item.rows
-            if (row["device_id"], row["metric"], row["ts"]) in inserted
-        ]
-        rollups.apply(
-            session,
-            (
-                (r["device_id"], r["metric"], rollups.to_ms(r["ts"]), r["value_u"])
-                for r in new_rows
-                if not r["fault"]
-            ),
-        )
+                    outcome.duplicates += 1
+        rollups.apply(session, ((r[0], r[1], _ms(r[2]), r[3]) for r in new_rows if not r[4]))
         self._update_latest(session, new_rows)
         self._update_devices(session, stored, new_rows, now)
         if dead:
@@ -443,27 +435,22 @@ class Ingestor:
     def _insert_messages(
         self, session: Session, accepted: list[_Accepted], chunk_id: int, now: datetime
     ) -> set[tuple[int, int]]:
-        if not accepted:
-            return set()
         rows = [
-            {
-                "device_id": a.sender.id,
-                "seq": a.message.seq,
-                "payload_sha256": a.digest,
-                "signed": a.signed,
-                "readings": len(a.message.readings),
-                "sent_at": a.message.sent_at,
-                "received_at": now,
-                "transport": a.incoming.transport,
-                "chunk_id": chunk_id,
-            }
+            (
+                a.sender.id,
+                a.message.seq,
+                a.digest,
+                a.signed,
+                len(a.message.readings),
+                a.message.sent_at,
+                now,
+                a.incoming.transport,
+                chunk_id,
+            )
             for a in accepted
         ]
-        statement = _insert(session, table_of(TelemetryMessage)).on_conflict_do_nothing()
-        returned = session.execute(
-            statement.returning(TelemetryMessage.device_id, TelemetryMessage.seq), rows
-        )
-        return {(device_id, seq) for device_id, seq in returned}
+        found = bulk.insert_new(session, "telemetry_messages", _MESSAGE_COLUMNS, rows, ("device_id", "seq"))
+        return {(device_id, seq) for device_id, seq in found}
 
     def _reading_rows(
         self,
@@ -471,8 +458,8 @@ class Ingestor:
         devices: dict[str, DeviceInfo],
         dead: list[dict[str, Any]],
         now: datetime,
-    ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    ) -> list[Row]:
+        rows: list[Row] = []
         for item in stored:
             message, sender = item.message, item.sender
             for rejected in message.rejected:
@@ -523,63 +510,50 @@ class Ingestor:
                     continue
                 seen.add(key)
                 item.rows.append(
-                    {
-                        "device_id": device.id,
-                        "metric": reading.metric.code,
-                        "ts": reading.ts,
-                        "value_u": reading.value_u,
-                        "fault": _FAULT_CODES[reading.fault],
-                        "signed": item.signed,
-                        "sender_id": sender.id,
-                        "seq": message.seq,
-                        "received_at": now,
-                    }
+                    (
+                        device.id,
+                        reading.metric.code,
+                        reading.ts,
+                        reading.value_u,
+                        _FAULT_CODES[reading.fault],
+                        item.signed,
+                        sender.id,
+                        message.seq,
+                        now,
+                    )
                 )
             rows.extend(item.rows)
         return rows
 
-    def _insert_readings(
-        self, session: Session, rows: list[dict[str, Any]]
-    ) -> set[tuple[int, int, datetime]]:
-        if not rows:
-            return set()
-        statement = _insert(session, table_of(Reading)).on_conflict_do_nothing()
-        returned = session.execute(statement.returning(Reading.device_id, Reading.metric, Reading.ts), rows)
-        return {(device_id, metric, ts) for device_id, metric, ts in returned}
+    def _insert_readings(self, session: Session, rows: list[Row]) -> set[tuple[int, int, datetime]]:
+        found = bulk.insert_new(session, "readings", _READING_COLUMNS, rows, ("device_id", "metric", "ts"))
+        return {(device_id, metric, ts) for device_id, metric, ts in found}
 
-    def _update_latest(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        newest: dict[tuple[int, int], dict[str, Any]] = {}
+    def _update_latest(self, session: Session, rows: list[Row]) -> None:
+        newest: dict[tuple[int, int], Row] = {}
         for row in rows:
-            key = (row["device_id"], row["metric"])
-            if key not in newest or row["ts"] > newest[key]["ts"]:
+            key = (row[0], row[1])
+            if key not in newest or row[2] > newest[key][2]:
                 newest[key] = row
         if not newest:
             return
-        table = table_of(LatestReading)
-        statement = _insert(session, table)
-        statement = statement.on_conflict_do_update(
-            index_elements=["device_id", "metric"],
-            set_={name: statement.excluded[name] for name in ("ts", "value_u", "fault", "received_at")},
-            where=statement.excluded.ts > table.c.ts,
-        )
-        session.execute(
-            statement,
-            [
-                {k: row[k] for k in ("device_id", "metric", "ts", "value_u", "fault", "received_at")}
-                for row in newest.values()
-            ],
+        bulk.upsert(
+            session,
+            "latest_readings",
+            ("device_id", "metric", "ts", "value_u", "fault", "received_at"),
+            [(r[0], r[1], r[2], r[3], r[4], r[8]) for r in newest.values()],
+            ("device_id", "metric"),
+            only_if_newer="ts",
         )
 
     def _update_devices(
-        self, session: Session, stored: list[_Accepted], rows: list[dict[str, Any]], now: datetime
+        self, session: Session, stored: list[_Accepted], rows: list[Row], now: datetime
     ) -> None:
         """Senders were seen now; sensors behind a gateway were seen when they last measured."""
         seen: dict[int, datetime] = {}
-        for row in rows:
-            if row["device_id"] != row["sender_id"] and row["ts"] > seen.get(
-                row["device_id"], row["ts"] - _TICK
-            ):
-                seen[row["device_id"]] = row["ts"]
+        for device_id, _metric, ts, _value, _fault, _signed, sender_id, _seq, _at in rows:
+            if device_id != sender_id and (device_id not in seen or ts > seen[device_id]):
+                seen[device_id] = ts
         senders: dict[int, _Accepted] = {}
         for item in stored:
             current = senders.get(item.sender.id)
@@ -619,8 +593,36 @@ class Ingestor:
             )
 
 
-_TICK = timedelta(microseconds=1)
 _MS = timedelta(milliseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A reading row in the order of _READING_COLUMNS.
+Row = tuple[int, int, datetime, int, int, bool, int, int, datetime]
+_READING_COLUMNS = (
+    "device_id",
+    "metric",
+    "ts",
+    "value_u",
+    "fault",
+    "signed",
+    "sender_id",
+    "seq",
+    "received_at",
+)
+_MESSAGE_COLUMNS = (
+    "device_id",
+    "seq",
+    "payload_sha256",
+    "signed",
+    "readings",
+    "sent_at",
+    "received_at",
+    "transport",
+    "chunk_id",
+)
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MS
 
 
 def _insert(session: Session, table: Any) -> Any:

@@ -101,7 +101,7 @@ class RejectedReading:
     raw: Any
 
 
-@dataclass(frozen=True)
+@dataclass
 class Message:
     device: str
     seq: int
@@ -109,7 +109,23 @@ class Message:
     readings: list[Reading]
     rejected: list[RejectedReading]
     signature: bytes | None
-    signed_bytes: bytes  # the canonical form the signature covers
+    document: dict[str, Any]
+    raw: bytes
+
+    @property
+    def signed_bytes(self) -> bytes:
+        """The canonical form the signature covers."""
+        return canonical_bytes(self.document)
+
+    @property
+    def as_sent_unsigned(self) -> bytes | None:
+        """The message as sent with its trailing ``"sig"`` member cut off: exactly the canonical
+        form when the sender wrote it the way ``encode`` does, so the signature can be checked
+        without canonicalising again."""
+        marker = self.raw.rfind(b',"sig":"')
+        if marker < 0 or not self.raw.endswith(b'"}'):
+            return None
+        return self.raw[:marker] + b"}"
 
 
 def canonical_bytes(document: dict[str, Any]) -> bytes:
@@ -209,8 +225,13 @@ def sign(document: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
 
 
 def encode(document: dict[str, Any]) -> bytes:
-    """Wire bytes: compact JSON (any JSON is accepted; signatures never depend on the layout)."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """Wire bytes. Any JSON layout is accepted, since signatures cover the canonical form; this one
+    writes that canonical form with ``sig`` appended as the last member, which lets the receiver
+    check the signature on the bytes as they came."""
+    if "sig" not in document:
+        return canonical_bytes(document)
+    signature = json.dumps(document["sig"], ensure_ascii=False).encode()
+    return canonical_bytes(document)[:-1] + b',"sig":' + signature + b"}"
 
 
 def format_ts(moment: datetime) -> str:
@@ -222,10 +243,22 @@ def verify_signature(message: Message, public_key: bytes) -> bool:
     if message.signature is None:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(message.signature, message.signed_bytes)
-    except (InvalidSignature, ValueError):
+        key = Ed25519PublicKey.from_public_bytes(public_key)
+    except ValueError:
         return False
-    return True
+    # The bytes as sent first: they are what the device signed when it wrote the canonical form
+    # (the common case, and no canonicalisation needed); otherwise the canonical form of what was
+    # parsed.
+    candidates = (message.as_sent_unsigned, None)
+    for candidate in candidates:
+        try:
+            key.verify(message.signature, candidate if candidate is not None else message.signed_bytes)
+        except InvalidSignature:
+            continue
+        except (TypeError, ValueError, rfc8785.CanonicalizationError):
+            return False
+        return True
+    return False
 
 
 def parse(raw: bytes, *, now: datetime) -> Message:
@@ -260,26 +293,23 @@ def parse(raw: bytes, *, now: datetime) -> Message:
             "too_many_readings", N_("A message may carry at most {limit} readings."), limit=MAX_READINGS
         )
     signature = _signature(document.get("sig"))
-    try:
-        signed_bytes = canonical_bytes(document)
-    except (TypeError, ValueError, rfc8785.CanonicalizationError) as error:
-        raise PayloadError(
-            "malformed", N_("The message cannot be canonicalised: {error}."), error=error
-        ) from None
     latest = now + MAX_FUTURE_SKEW
     readings: list[Reading] = []
     rejected: list[RejectedReading] = []
+    stamps: dict[str, datetime | None] = {}  # a gateway's readings of one moment share its stamp
     for index, item in enumerate(items):
-        outcome = _reading(item, device, latest)
+        outcome = _reading(item, device, latest, stamps)
         if isinstance(outcome, Reading):
             readings.append(outcome)
         else:
             reason, text = outcome
             rejected.append(RejectedReading(index, reason, text, item))
-    return Message(device, seq, sent_at, readings, rejected, signature, signed_bytes)
+    return Message(device, seq, sent_at, readings, rejected, signature, document, raw)
 
 
-def _reading(item: Any, sender: str, latest: datetime) -> Reading | tuple[str, str]:
+def _reading(
+    item: Any, sender: str, latest: datetime, stamps: dict[str, datetime | None]
+) -> Reading | tuple[str, str]:
     if not isinstance(item, dict):
         return "malformed_reading", N_("A reading must be a JSON object.")
     device = item.get("device", sender)
@@ -290,7 +320,13 @@ def _reading(item: Any, sender: str, latest: datetime) -> Reading | tuple[str, s
         return "unknown_metric", N_("Unknown metric.")
     if item.get("unit") != metric.unit:
         return "wrong_unit", N_("The unit of this metric must be {unit}.").format(unit=metric.unit)
-    ts = _timestamp(item.get("ts"))
+    raw_ts = item.get("ts")
+    if isinstance(raw_ts, str):
+        if raw_ts not in stamps:
+            stamps[raw_ts] = _timestamp(raw_ts)
+        ts = stamps[raw_ts]
+    else:
+        ts = None
     if ts is None:
         return "malformed_reading", N_("A reading's ts must be an RFC 3339 time with a time zone.")
     if ts > latest:

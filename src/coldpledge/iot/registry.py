@@ -80,7 +80,12 @@ def register(uow: UnitOfWork, principal: Principal, data: DeviceIn) -> Registere
         public_key = (
             credentials.public_key_from_pem(data.public_key_pem.encode()) if data.public_key_pem else None
         )
-        signing = data.signing if data.signing is not None else public_key is not None
+        # Gateways always sign; other devices sign when they come with a key, unless told.
+        signing = (
+            data.signing
+            if data.signing is not None
+            else public_key is not None or data.kind is DeviceKind.GATEWAY
+        )
         _check_signing(data.kind, signing, public_key)
         gateway = _gateway(session, principal, data.gateway_id, room, data.kind)
         code = data.code or _new_code(session, data.kind)

@@ -9,15 +9,14 @@ minutes. Faulty readings never enter a rollup.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coldpledge.iot import timeweight
+from coldpledge.iot import bulk, timeweight
 from coldpledge.iot.models import Reading, RollupHour, RollupMinute
 from coldpledge.iot.timeweight import TimeWeighted
 
@@ -27,6 +26,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Key = tuple[int, int, int]  # device id, metric code, bucket start in ms
 Point = tuple[int, int]  # ms, value_u
+_KEY = ("device_id", "metric", "bucket")
 _FIELDS = ("count", "min_u", "max_u", "sum_u", "area2", "first_ms", "first_u", "last_ms", "last_u")
 
 
@@ -60,7 +60,7 @@ def apply(session: Session, readings: Iterable[tuple[int, int, int, int]]) -> in
 
 def _update(session: Session, model: Any, new_points: dict[Key, list[Point]], recompute: Any) -> int:
     existing = _load(session, model, new_points.keys())
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for key, points in new_points.items():
         fresh = timeweight.of_points(points)
         old = existing.get(key)
@@ -68,22 +68,24 @@ def _update(session: Session, model: Any, new_points: dict[Key, list[Point]], re
         if merged is None:
             merged = recompute(session, key)
         rows.append(_row(key, merged))
-    _upsert(session, model.__table__, rows)
+    bulk.upsert(session, model.__tablename__, (*_KEY, *_FIELDS), rows, _KEY)
     return len(rows)
 
 
 def _load(session: Session, model: Any, keys: Iterable[Key]) -> dict[Key, TimeWeighted]:
     wanted = [(device_id, metric, from_ms(bucket)) for device_id, metric, bucket in keys]
-    found: dict[Key, TimeWeighted] = {}
-    # Row-value IN lists stay well below both databases' parameter limits in slices of 2,000.
-    for start in range(0, len(wanted), 2_000):
-        part = wanted[start : start + 2_000]
-        query = select(
-            model.device_id, model.metric, model.bucket, *(getattr(model, name) for name in _FIELDS)
-        ).where(tuple_(model.device_id, model.metric, model.bucket).in_(part))
-        for device_id, metric, bucket, *fields in session.execute(query):
-            found[(device_id, metric, to_ms(bucket))] = TimeWeighted(*fields)
-    return found
+    rows = bulk.fetch_by_keys(
+        session,
+        model.__tablename__,
+        _KEY,
+        wanted,
+        (*_KEY, *_FIELDS),
+        key_types=("integer", "smallint", "timestamptz"),
+    )
+    return {
+        (device_id, metric, to_ms(bucket)): TimeWeighted(*fields)
+        for device_id, metric, bucket, *fields in rows
+    }
 
 
 def _minute_from_raw(session: Session, key: Key) -> TimeWeighted:
@@ -119,24 +121,6 @@ def _hour_from_minutes(session: Session, key: Key) -> TimeWeighted:
     return folded
 
 
-def _row(key: Key, agg: TimeWeighted) -> dict[str, Any]:
+def _row(key: Key, agg: TimeWeighted) -> tuple[Any, ...]:
     device_id, metric, bucket = key
-    return {
-        "device_id": device_id,
-        "metric": metric,
-        "bucket": from_ms(bucket),
-        **{name: getattr(agg, name) for name in _FIELDS},
-    }
-
-
-def _upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["device_id", "metric", "bucket"],
-        set_={name: statement.excluded[name] for name in _FIELDS},
-    )
-    session.execute(statement, list(rows))
+    return (device_id, metric, from_ms(bucket), *(getattr(agg, name) for name in _FIELDS))

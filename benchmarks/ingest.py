@@ -1,0 +1,497 @@
+"""Telemetry end to end on one machine: publishers → a private Mosquitto → ``coldpledge ingest`` (its
+own process) → committed readings, messages, rollups and latest values.
+
+    python -m benchmarks.ingest [--quick] [--database sqlite|postgresql+psycopg://...]
+        [--readings 200000] [--gateways 40] [--messages 50000] [--devices 500]
+        [--chunk-messages 500] [--chunk-wait-ms 50] [--publishers 4] [--inflight 1000]
+        [--profile FILE --py-spy PATH]
+
+Scenarios, each with its own freshly registered devices (through the registry service):
+
+- ``gateway_batches``: gateways with 50 unsigned temperature sensors wired to each; every message
+  carries one reading of each sensor and is signed by its gateway;
+- ``single_signed``: one reading per message, signed by the device;
+- ``single_unsigned``: one reading per message from sensors that cannot sign.
+
+Readings are one a minute per sensor, sent in time order (every device's minute k before any
+minute k+1), stamped in the recent past. Every message is built, signed and encoded before any
+clock starts, and pickled for the publisher processes (``benchmarks/ingest_processes.py``): several
+paho clients, each its own process, publishing at QoS 1 with a wide inflight window.
+
+Each scenario is measured three times on the same messages and the same broker:
+
+- ``bare_json``: a bare subscriber process (MQTT 5, QoS 1, the worker's Receive Maximum) that only
+  ``json.loads`` each message: what the machine can move through the broker at all;
+- ``bare_parse``: the same subscriber running the ingest service's ``payload.parse`` and signature
+  check: the CPU floor of the pure part of ingestion;
+- ``ingest``: the ingest worker, started as ``python -m coldpledge.cli ingest`` with
+  ``COLDPLEDGE_DATABASE_URL`` and the chunk settings in its environment. Progress is the sum of
+  ``ingest_chunks.readings``, which commits with the rows, polled every 0.1 s; once every message
+  is in, the rows, rollup counts and dead letters are counted to check nothing is missing.
+
+Times run from the first publish to the last message received (baselines) or committed (ingest).
+``sustained`` is the rate between 10 % and 90 % of the readings committed, which leaves out the
+start-up and the last chunk. ``time_ratio`` is ingest time over baseline time, so 1.0 would be
+free. The worker's resident memory is sampled from ``/proc/PID/status`` (VmRSS) with the
+progress; its peak (VmHWM) is read before it stops. CPU seconds of the worker, broker and
+subscriber come from ``/proc/PID/stat``; ``machine_busy_cores`` is how many of the cores were busy
+during the run (``/proc/stat``), since the database server, publishers and any other work on the
+machine share them. With ``--profile FILE`` the worker is sampled by py-spy during the gateway
+scenario and the JSON lists the functions with the most samples of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import pickle
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import func, select
+from tests.iot import Sender, new_device
+from tests.mqtt import MosquittoBroker
+
+from benchmarks.common import migrated_database
+from benchmarks.ingest_processes import (
+    ROOT,
+    Publishers,
+    Watch,
+    bare_subscriber,
+    memory_mb,
+    publishing,
+    start_profile,
+    summarise_profile,
+)
+from coldpledge.db import Database
+from coldpledge.iot import payload
+from coldpledge.iot.models import (
+    DeadLetter,
+    DeviceKind,
+    IngestChunk,
+    LatestReading,
+    Reading,
+    RollupHour,
+    RollupMinute,
+    TelemetryMessage,
+)
+from coldpledge.parties import service as parties
+from coldpledge.parties.policy import SYSTEM, PartyType, Principal, Role
+from coldpledge.parties.schemas import OrganisationIn
+from coldpledge.uow import UnitOfWork
+from coldpledge.warehouses import service as warehouses
+from coldpledge.warehouses.models import TemperatureClass
+from coldpledge.warehouses.schemas import RoomIn, WarehouseIn
+
+SENSORS_PER_GATEWAY = 50
+TARGETS = {"gateway_readings_per_s": 50_000, "single_messages_per_s": 10_000, "rss_mb": 300}
+POLL_SECONDS = 0.1
+STALL_SECONDS = 60.0
+
+Wire = tuple[str, bytes]  # topic, payload
+
+
+# --- devices and messages ---------------------------------------------------------------------
+
+
+def site(database: Database, rooms: int) -> list[int]:
+    """A keeper with one warehouse of ``rooms`` frozen rooms, made through the services."""
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(database.write_session)
+
+    keeper = parties.create_organisation(
+        uow(), SYSTEM, OrganisationIn(name="基准冷链仓储有限公司", party_type=PartyType.KEEPER)
+    )
+    warehouse = warehouses.create_warehouse(
+        uow(),
+        SYSTEM,
+        WarehouseIn(code="BENCH", name="基准冷库", address="上海港区", city="上海", keeper_org_id=keeper.id),
+    )
+    # Rooms are the keeper's to add; the platform only names the keeper of a new warehouse.
+    staff = Principal(None, "bench-keeper", keeper.id, PartyType.KEEPER, Role.KEEPER_STAFF)
+    room = RoomIn(
+        code="R0",
+        name="room",
+        temperature_class=TemperatureClass.FROZEN,
+        band_low_c=Decimal(-22),
+        band_high_c=Decimal(-18),
+        set_point_c=Decimal(-18),
+    )
+    return [
+        warehouses.add_room(uow(), staff, warehouse.id, room.model_copy(update={"code": f"R{i}"})).id
+        for i in range(rooms)
+    ]
+
+
+def register(database: Database, room: int, kind: DeviceKind, **options: Any) -> Sender:
+    return new_device(UnitOfWork(database.write_session), SYSTEM, room, kind, **options)
+
+
+def value(rng: random.Random) -> float:
+    return round(rng.uniform(-19.5, -16.5), 2)
+
+
+@dataclass
+class Streams:
+    """Per sending device, its messages in time order; and the signers' public keys (base64)."""
+
+    messages: list[list[Wire]] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def add(self, sender: Sender, stream: list[Wire]) -> None:
+        self.messages.append(stream)
+        key = sender.registered.device.public_key
+        if key is not None:
+            self.keys[sender.code] = base64.b64encode(key).decode()
+
+
+def gateway_streams(
+    database: Database, rooms: list[int], gateways: int, steps: int, interval: timedelta, seed: int
+) -> Streams:
+    """Per gateway, its ``steps`` signed batches of one reading from each of its 50 sensors."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - (steps + 2) * interval
+    streams = Streams()
+    for g in range(gateways):
+        room = rooms[g % len(rooms)]
+        gateway = register(database, room, DeviceKind.GATEWAY)
+        sensors = [
+            register(database, room, DeviceKind.TEMPERATURE, signing=False, gateway=gateway)
+            for _ in range(SENSORS_PER_GATEWAY)
+        ]
+        stream = []
+        for step in range(steps):
+            ts = payload.format_ts(start + step * interval)
+            readings = [
+                {"device": s.code, "ts": ts, "metric": "temperature", "value": value(rng), "unit": "Cel"}
+                for s in sensors
+            ]
+            sent_at = start + step * interval + timedelta(seconds=2)
+            stream.append((gateway.topic, payload.encode(gateway.message(readings, sent_at=sent_at))))
+        streams.add(gateway, stream)
+    return streams
+
+
+def single_streams(
+    database: Database,
+    rooms: list[int],
+    devices: int,
+    steps: int,
+    interval: timedelta,
+    signing: bool,
+    seed: int,
+) -> Streams:
+    """Per device, ``steps`` messages of one reading each, signed or not."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - (steps + 2) * interval
+    streams = Streams()
+    for d in range(devices):
+        device = register(database, rooms[d % len(rooms)], DeviceKind.TEMPERATURE, signing=signing)
+        stream = []
+        for step in range(steps):
+            moment = start + step * interval
+            reading = {
+                "ts": payload.format_ts(moment),
+                "metric": "temperature",
+                "value": value(rng),
+                "unit": "Cel",
+            }
+            document = device.message([reading], sent_at=moment + timedelta(milliseconds=300))
+            stream.append((device.topic, payload.encode(document)))
+        streams.add(device, stream)
+    return streams
+
+
+def slices(streams: list[list[Wire]], publishers: int, folder: Path, name: str) -> list[Path]:
+    """Each publisher gets whole devices, their messages interleaved in time order."""
+    files = []
+    for index in range(publishers):
+        mine = streams[index::publishers]
+        ordered = [stream[step] for step in range(max(map(len, mine), default=0)) for stream in mine]
+        path = folder / f"{name}-{index}.pickle"
+        path.write_bytes(pickle.dumps(ordered))
+        files.append(path)
+    return files
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    database: Database
+    broker: MosquittoBroker
+    args: argparse.Namespace
+    folder: Path
+
+    @property
+    def broker_pid(self) -> int:
+        assert self.broker.process is not None
+        return self.broker.process.pid
+
+    @property
+    def window(self) -> int:
+        """The Receive Maximum ``IngestWorker.run`` asks the broker for; the baseline asks the same."""
+        return min(65_535, max(100, int(self.args.chunk_messages) * 4))
+
+    def publishers(self, files: list[Path]) -> Publishers:
+        return Publishers(self.broker.port, files, self.args.inflight)
+
+
+def start_worker(bench: Bench, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "COLDPLEDGE_DATABASE_URL": bench.database.url,
+        "COLDPLEDGE_INGEST_CHUNK_MESSAGES": str(bench.args.chunk_messages),
+        "COLDPLEDGE_INGEST_CHUNK_WAIT_MS": str(bench.args.chunk_wait_ms),
+        "COLDPLEDGE_LOG_KEY_FILE": str(bench.folder / "evidence-log.key"),
+    }
+    command = [sys.executable, "-m", "coldpledge.cli", "ingest", "--mqtt-url", bench.broker.url]
+    # No session outlives the worker: later runs must not queue messages for it in the broker.
+    command += ["--client-id", f"bench-ingest-{uuid.uuid4().hex[:8]}", "--session-expiry", "0"]
+    worker = subprocess.Popen(  # noqa: S603 - our own command
+        command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=log
+    )
+    deadline = time.monotonic() + 60
+    while "subscribed to" not in Path(log.name).read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the ingest worker did not subscribe: {Path(log.name).read_text()[-2000:]}")
+        time.sleep(0.05)
+    return worker
+
+
+def totals(database: Database) -> dict[str, int]:
+    with database.reading() as session:
+
+        def scalar(query: Any) -> int:
+            return int(session.scalar(query) or 0)
+
+        return {
+            "readings": scalar(select(func.count()).select_from(Reading)),
+            "messages": scalar(select(func.count()).select_from(TelemetryMessage)),
+            "rollup_1m_readings": scalar(select(func.sum(RollupMinute.count))),
+            "rollup_1h_readings": scalar(select(func.sum(RollupHour.count))),
+            "latest_values": scalar(select(func.count()).select_from(LatestReading)),
+            "dead_letters": scalar(select(func.count()).select_from(DeadLetter)),
+            "chunks": scalar(select(func.count()).select_from(IngestChunk)),
+        }
+
+
+def progress(database: Database) -> tuple[int, int]:
+    """Readings, and messages stored or set aside, committed so far by ingest transactions."""
+    with database.reading() as session:
+        row = session.execute(
+            select(
+                func.coalesce(func.sum(IngestChunk.readings), 0),
+                func.coalesce(func.sum(IngestChunk.messages + IngestChunk.rejected), 0),
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def sustained(samples: list[tuple[float, int]], total: int) -> tuple[float | None, float, float]:
+    """Readings per second between 10 % and 90 % committed, and that window's start and end."""
+    low = next((s for s in samples if s[1] >= 0.1 * total), None)
+    high = next((s for s in samples if s[1] >= 0.9 * total), None)
+    if low is None or high is None or high[0] <= low[0]:
+        return None, 0.0, 0.0
+    return (high[1] - low[1]) / (high[0] - low[0]), low[0], high[0]
+
+
+def ingest(
+    bench: Bench, files: list[Path], readings: int, messages: int, profile: Path | None
+) -> dict[str, Any]:
+    database = bench.database
+    before, committed_before = totals(database), progress(database)
+    samples: list[tuple[float, int, float]] = []  # (time, readings committed, worker VmRSS MB)
+    with (bench.folder / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
+        worker = start_worker(bench, log)
+        publishers = bench.publishers(files)
+        watch = Watch({"worker": worker.pid, "broker": bench.broker_pid})
+        publishers.go()
+        spy = start_profile(bench.args.py_spy, worker.pid, profile) if profile else None
+        changed, seen = time.monotonic(), (0, 0)
+        while worker.poll() is None:
+            now_committed = tuple(a - b for a, b in zip(progress(database), committed_before, strict=True))
+            now = time.monotonic()
+            samples.append((now, now_committed[0], memory_mb(worker.pid)))
+            if now_committed[1] >= messages:
+                break
+            if now_committed != seen:
+                changed, seen = now, (now_committed[0], now_committed[1])
+            elif now - changed > STALL_SECONDS:
+                break
+            time.sleep(POLL_SECONDS)
+        figures = watch.stop()
+        rss_peak = memory_mb(worker.pid, "VmHWM")
+        found = publishers.results()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    started = min(r["started"] for r in found)
+    seconds = samples[-1][0] - started
+    after = totals(database)
+    stored = {name: after[name] - before[name] for name in after}
+    rate, low, high = sustained([(t - started, r) for t, r, _ in samples], readings)
+    steady = [m for t, _, m in samples if low <= t - started <= high] or [m for *_, m in samples]
+    return {
+        "seconds": round(seconds, 3),
+        **figures,
+        **publishing(found),
+        "readings_per_s": round(stored["readings"] / seconds),
+        "messages_per_s": round(stored["messages"] / seconds),
+        "sustained_readings_per_s": round(rate) if rate else None,
+        "sustained_window_s": [round(low, 2), round(high, 2)],
+        "worker_rss_max_mb": round(max(m for *_, m in samples), 1),
+        "worker_rss_steady_max_mb": round(max(steady), 1),
+        "worker_rss_peak_mb": round(rss_peak, 1),
+        "stored": stored,
+        "complete": stored["readings"] == readings
+        and stored["messages"] == messages
+        and stored["rollup_1m_readings"] == readings
+        and stored["rollup_1h_readings"] == readings
+        and stored["dead_letters"] == 0,
+        "worker_metrics": json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else None,
+    }
+
+
+def scenario(
+    bench: Bench, name: str, streams: Streams, per_message: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """The two baselines and the ingest worker, on the same messages."""
+    messages = sum(map(len, streams.messages))
+    readings = messages * per_message
+    keys = bench.folder / f"{name}-keys.json"
+    keys.write_text(json.dumps(streams.keys))
+    files = slices(streams.messages, bench.args.publishers, bench.folder, name)
+    sizes = [len(body) for stream in streams.messages for _, body in stream]
+    runs: dict[str, dict[str, Any]] = {}
+    for work in ("json", "parse"):
+        runs[f"bare_{work}"] = bare_subscriber(
+            bench.broker.port, bench.broker_pid, bench.publishers(files), messages, work, keys, bench.window
+        )
+        runs[f"bare_{work}"]["readings_per_s"] = round(readings / runs[f"bare_{work}"]["seconds"])
+    stored = ingest(bench, files, readings, messages, profile)
+    for path in files:
+        path.unlink()
+    return {
+        "messages": messages,
+        "readings": readings,
+        "payload_bytes_mean": round(sum(sizes) / len(sizes)),
+        **runs,
+        "ingest": stored,
+        "time_ratio_to_bare_json": round(stored["seconds"] / runs["bare_json"]["seconds"], 2),
+        "time_ratio_to_bare_parse": round(stored["seconds"] / runs["bare_parse"]["seconds"], 2),
+    }
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument(
+        "--database",
+        "--database-url",
+        default="sqlite",
+        help="sqlite, or a PostgreSQL server URL such as postgresql+psycopg://postgres@127.0.0.1/postgres "
+        "(a scratch database is created on it and dropped afterwards)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small counts")
+    parser.add_argument("--readings", type=int, help="gateway scenario readings (200,000; quick 10,000)")
+    parser.add_argument("--gateways", type=int, help="gateways of 50 sensors (40; quick 4)")
+    parser.add_argument("--messages", type=int, help="messages per single-reading scenario (50,000; 2,000)")
+    parser.add_argument("--devices", type=int, help="devices per single-reading scenario (500; quick 50)")
+    parser.add_argument("--chunk-messages", type=int, default=500, help="COLDPLEDGE_INGEST_CHUNK_MESSAGES")
+    parser.add_argument("--chunk-wait-ms", type=int, default=50, help="COLDPLEDGE_INGEST_CHUNK_WAIT_MS")
+    parser.add_argument("--publishers", type=int, default=4, help="publisher processes, one client each")
+    parser.add_argument("--inflight", type=int, default=1000, help="QoS 1 inflight window per publisher")
+    parser.add_argument("--skip-unsigned", action="store_true", help="leave out single_unsigned")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output of the worker, gateway scenario")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
+    args = parser.parse_args()
+    args.readings = args.readings or (10_000 if args.quick else 200_000)
+    args.gateways = args.gateways or (4 if args.quick else 40)
+    args.messages = args.messages or (2_000 if args.quick else 50_000)
+    args.devices = args.devices or (50 if args.quick else 500)
+    return args
+
+
+def main() -> None:
+    args = options()
+    interval = timedelta(seconds=60)
+    steps = max(1, args.readings // (SENSORS_PER_GATEWAY * args.gateways))
+    single_steps = max(1, args.messages // args.devices)
+    load = os.getloadavg()
+    report: dict[str, Any] = {}
+    setup: dict[str, float] = {}
+    with (
+        migrated_database(args.database) as database,
+        tempfile.TemporaryDirectory(prefix="coldpledge-bench-ingest-") as name,
+    ):
+        broker = MosquittoBroker(Path(name) / "broker")
+        broker.start()
+        try:
+            bench = Bench(database, broker, args, Path(name))
+            rooms = site(database, 4)
+            made = time.monotonic()
+            streams = gateway_streams(database, rooms, args.gateways, steps, interval, seed=1)
+            setup["gateway_batches"] = round(time.monotonic() - made, 1)
+            report["gateway_batches"] = {
+                "gateways": args.gateways,
+                "sensors": args.gateways * SENSORS_PER_GATEWAY,
+                **scenario(bench, "gateway", streams, SENSORS_PER_GATEWAY, args.profile),
+            }
+            for variant, signing in (("single_signed", True), ("single_unsigned", False)):
+                if variant == "single_unsigned" and args.skip_unsigned:
+                    continue
+                made = time.monotonic()
+                streams = single_streams(
+                    database, rooms, args.devices, single_steps, interval, signing, seed=2
+                )
+                setup[variant] = round(time.monotonic() - made, 1)
+                report[variant] = {"devices": args.devices, **scenario(bench, variant, streams, 1)}
+            if args.profile:
+                report["gateway_batches"]["ingest_profile"] = summarise_profile(args.profile)
+        finally:
+            broker.kill()
+        dialect = database.dialect
+    settings = {
+        "chunk_messages": args.chunk_messages,
+        "chunk_wait_ms": args.chunk_wait_ms,
+        "publishers": args.publishers,
+        "inflight": args.inflight,
+        "receive_maximum": bench.window,
+    }
+    summary = {
+        "benchmark": "ingest",
+        "database": dialect,
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load],
+        "settings": settings,
+        "targets": TARGETS,
+        "setup_seconds": setup,
+        "scenarios": report,
+    }
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

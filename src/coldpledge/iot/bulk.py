@@ -1,0 +1,189 @@
+"""Bulk inserts for the ingest hot path, below the ORM: ``INSERT ... ON CONFLICT DO NOTHING`` that
+reports which rows went in.
+
+SQLAlchemy's executemany builds and type-converts every row's parameters in Python, which costs
+more than everything else ingestion does per reading. Here PostgreSQL gets the rows through COPY
+into a transaction-local staging table and one ``INSERT ... SELECT``; SQLite gets multi-row
+``VALUES`` statements. Both run on the session's own connection, inside its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+# SQLite allows 32,766 parameters per statement; stay well below with a round number of rows.
+_SQLITE_ROWS_PER_STATEMENT = 500
+
+
+def insert_new(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    key: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (tuples in ``columns`` order; datetimes aware UTC) skipping those whose
+    primary key exists; return the ``key`` columns of the rows that went in, with datetimes as
+    aware UTC."""
+    if not rows:
+        return []
+    dialect, raw = _driver(session)
+    if dialect == "postgresql":
+        return _postgresql(raw, table, columns, rows, key)
+    return _sqlite(raw, table, columns, rows, key)
+
+
+def _driver(session: Session) -> tuple[str, Any]:
+    """The dialect name and the DBAPI connection under the session's current transaction."""
+    connection = session.connection()
+    return connection.dialect.name, connection.connection.driver_connection
+
+
+def _postgresql(
+    raw: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], key: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    staging = f"incoming_{table}"
+    names = ", ".join(columns)
+    with raw.cursor() as cursor:
+        # Created once per connection, emptied at every commit.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608 - our own names
+            f"ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
+        )
+        return [tuple(found) for found in cursor.fetchall()]
+
+
+def _sqlite(
+    raw: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], key: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    width = len(columns)
+    placeholders = "(" + ", ".join("?" * width) + ")"
+    inserted: list[tuple[Any, ...]] = []
+    cursor = raw.cursor()
+    try:
+        for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+            part = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - our own names
+                + ", ".join([placeholders] * len(part))
+                + f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
+            )
+            cursor.execute(sql, [_sqlite_value(value) for row in part for value in row])
+            inserted.extend(tuple(_from_sqlite(value) for value in found) for found in cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
+
+
+def _sqlite_value(value: Any) -> Any:
+    """As ``db.UTCDateTime`` stores it on SQLite: naive UTC text that sorts as time does."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return value
+
+
+def _from_sqlite(value: Any) -> Any:
+    if isinstance(value, str) and len(value) == 26 and value[10] == " ":
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
+
+
+def upsert(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    key: Sequence[str],
+    *,
+    only_if_newer: str | None = None,
+) -> None:
+    """Insert ``rows``, or overwrite the non-key columns of the rows with the same ``key``; with
+    ``only_if_newer``, only where the incoming value of that column is greater."""
+    if not rows:
+        return
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in key)
+    condition = f" WHERE excluded.{only_if_newer} > {table}.{only_if_newer}" if only_if_newer else ""
+    conflict = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{condition}"
+    dialect, raw = _driver(session)
+    names = ", ".join(columns)
+    if dialect == "postgresql":
+        staging = f"incoming_{table}"
+        with raw.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
+            cursor.execute(f"TRUNCATE {staging}")
+            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{conflict}")  # noqa: S608
+        return
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
+    cursor = raw.cursor()
+    try:
+        for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+            part = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
+            # "WHERE true" resolves SQLite's parsing ambiguity between VALUES and the upsert clause.
+            sql = (
+                f"INSERT INTO {table} ({names}) SELECT * FROM (VALUES "  # noqa: S608 - our own names
+                + ", ".join([placeholders] * len(part))
+                + f") WHERE true{conflict}"
+            )
+            cursor.execute(sql, [_sqlite_value(value) for row in part for value in row])
+    finally:
+        cursor.close()
+
+
+def fetch_by_keys(
+    session: Session,
+    table: str,
+    key: Sequence[str],
+    keys: Sequence[tuple[Any, ...]],
+    columns: Sequence[str],
+    *,
+    key_types: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the rows whose ``key`` is among ``keys``; datetimes come back aware UTC.
+    ``key_types`` are the PostgreSQL array element types of the key columns."""
+    if not keys:
+        return []
+    dialect, raw = _driver(session)
+    names = ", ".join(f"t.{name}" for name in columns)
+    found: list[tuple[Any, ...]] = []
+    if dialect == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in key_types)
+        join = " AND ".join(f"t.{name} = k.{name}" for name in key)
+        with raw.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {names} FROM {table} t JOIN unnest({arrays}) AS k({', '.join(key)}) ON {join}",  # noqa: S608
+                [list(column) for column in zip(*keys, strict=True)],
+            )
+            return [tuple(row) for row in cursor.fetchall()]
+    placeholder = "(" + ", ".join("?" * len(key)) + ")"
+    cursor = raw.cursor()
+    try:
+        for start in range(0, len(keys), _SQLITE_ROWS_PER_STATEMENT):
+            part = keys[start : start + _SQLITE_ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"SELECT {names} FROM {table} t WHERE ({', '.join(key)}) IN (VALUES "  # noqa: S608
+                + ", ".join([placeholder] * len(part))
+                + ")",
+                [_sqlite_value(value) for k in part for value in k],
+            )
+            found.extend(tuple(_from_sqlite(value) for value in row) for row in cursor.fetchall())
+    finally:
+        cursor.close()
+    return found
