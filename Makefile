@@ -51,7 +51,7 @@ lint: $(VENV)/.dev
 
 ## bench: run the benchmarks; each prints JSON
 bench: $(VENV)/.dev
-	@for script in benchmarks/bench_*.py; do $(BIN)/python -m benchmarks.$$(basename $$script .py); done
+	@for script in benchmarks/bench_*.py benchmarks/ingest.py; do $(BIN)/python -m benchmarks.$$(basename $$script .py); done
 
 ## lock: re-resolve the lock files after changing dependencies in pyproject.toml
 lock: $(VENV)/.dev

@@ -383,11 +383,15 @@ def scenario(
     sizes = [len(body) for stream in streams.messages for _, body in stream]
     runs: dict[str, dict[str, Any]] = {}
     for work in ("json", "parse"):
-        runs[f"bare_{work}"] = bare_subscriber(
+        runs[f"bare_{work}"] = run = bare_subscriber(
             bench.broker.port, bench.broker_pid, bench.publishers(files), messages, work, keys, bench.window
         )
-        runs[f"bare_{work}"]["readings_per_s"] = round(readings / runs[f"bare_{work}"]["seconds"])
+        run["readings_per_s"] = round(readings / run["seconds"])
+        # CPU per unit does not depend on what else the machine is doing as much as rates do.
+        run["subscriber_cpu_us_per_message"] = round(1e6 * run["subscriber_cpu_s"] / messages)
     stored = ingest(bench, files, readings, messages, profile)
+    stored["worker_cpu_us_per_message"] = round(1e6 * stored["worker_cpu_s"] / messages)
+    stored["worker_cpu_us_per_reading"] = round(1e6 * stored["worker_cpu_s"] / readings, 1)
     for path in files:
         path.unlink()
     return {

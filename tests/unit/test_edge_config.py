@@ -76,6 +76,8 @@ def test_unset_keys_take_their_documented_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL + MODBUS))
 
     assert (config.batch_readings, config.max_inflight, config.replay_messages_per_second) == (50, 100, 200)
+    assert config.mqtt is not None
+    assert config.http is None
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.client_id) == ("broker.example", 1884, None)
     assert config.private_key == tmp_path / "keys" / "gateway.pem"
     simulator, modbus = config.drivers
@@ -166,3 +168,9 @@ def test_the_command_exits_non_zero_naming_the_bad_key(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "batch_readings: Input should be greater than or equal to 1" in result.output
+
+
+def test_a_gateway_sends_either_over_mqtt_or_over_http_never_both_nor_neither(tmp_path: Path) -> None:
+    both = MINIMAL + MODBUS + '\n[http]\nurl = "http://127.0.0.1:8000"\ntoken = "cpd_x"\n'
+    with pytest.raises(ConfigError, match="exactly one of"):
+        load_config(write(tmp_path, both))
