@@ -4,7 +4,7 @@ own process) → committed readings, messages, rollups and latest values.
     python -m benchmarks.ingest [--quick] [--database sqlite|postgresql+psycopg://...]
         [--readings 200000] [--gateways 40] [--messages 50000] [--devices 500]
         [--chunk-messages 500] [--chunk-wait-ms 50] [--publishers 4] [--inflight 1000]
-        [--profile FILE --py-spy PATH]
+        [--profile DIR --py-spy PATH]
 
 Scenarios, each with its own freshly registered devices (through the registry service):
 
@@ -36,14 +36,17 @@ free. The worker's resident memory is sampled from ``/proc/PID/status`` (VmRSS) 
 progress; its peak (VmHWM) is read before it stops. CPU seconds of the worker, broker and
 subscriber come from ``/proc/PID/stat``; ``machine_busy_cores`` is how many of the cores were busy
 during the run (``/proc/stat``), since the database server, publishers and any other work on the
-machine share them. With ``--profile FILE`` the worker is sampled by py-spy during the gateway
-scenario and the JSON lists the functions with the most samples of their own.
+machine share them; CPU microseconds per message or reading are the figures least disturbed by
+other work on the machine. With ``--profile DIR`` py-spy samples the worker during each ingest run
+(``DIR/SCENARIO.txt``, collapsed stacks) and the JSON lists the functions with the most samples.
+``code`` names the commit measured and the product files that differed from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import pickle
@@ -326,14 +329,15 @@ def ingest(
         spy = start_profile(bench.args.py_spy, worker.pid, profile) if profile else None
         changed, seen = time.monotonic(), (0, 0)
         while worker.poll() is None:
-            now_committed = tuple(a - b for a, b in zip(progress(database), committed_before, strict=True))
+            current = progress(database)
+            done = (current[0] - committed_before[0], current[1] - committed_before[1])
             now = time.monotonic()
-            samples.append((now, now_committed[0], memory_mb(worker.pid)))
-            if now_committed[1] >= messages:
+            samples.append((now, done[0], memory_mb(worker.pid)))
+            if done[1] >= messages:
                 break
-            if now_committed != seen:
-                changed, seen = now, (now_committed[0], now_committed[1])
-            elif now - changed > STALL_SECONDS:
+            if done != seen:
+                changed, seen = now, done
+            elif now - changed > STALL_SECONDS:  # give up, and say so: "complete" will be false
                 break
             time.sleep(POLL_SECONDS)
         figures = watch.stop()
@@ -371,9 +375,7 @@ def ingest(
     }
 
 
-def scenario(
-    bench: Bench, name: str, streams: Streams, per_message: int, profile: Path | None = None
-) -> dict[str, Any]:
+def scenario(bench: Bench, name: str, streams: Streams, per_message: int) -> dict[str, Any]:
     """The two baselines and the ingest worker, on the same messages."""
     messages = sum(map(len, streams.messages))
     readings = messages * per_message
@@ -389,6 +391,7 @@ def scenario(
         run["readings_per_s"] = round(readings / run["seconds"])
         # CPU per unit does not depend on what else the machine is doing as much as rates do.
         run["subscriber_cpu_us_per_message"] = round(1e6 * run["subscriber_cpu_s"] / messages)
+    profile = bench.args.profile / f"{name}.txt" if bench.args.profile else None
     stored = ingest(bench, files, readings, messages, profile)
     stored["worker_cpu_us_per_message"] = round(1e6 * stored["worker_cpu_s"] / messages)
     stored["worker_cpu_us_per_reading"] = round(1e6 * stored["worker_cpu_s"] / readings, 1)
@@ -400,6 +403,7 @@ def scenario(
         "payload_bytes_mean": round(sum(sizes) / len(sizes)),
         **runs,
         "ingest": stored,
+        **({"ingest_profile": summarise_profile(profile)} if profile else {}),
         "time_ratio_to_bare_json": round(stored["seconds"] / runs["bare_json"]["seconds"], 2),
         "time_ratio_to_bare_parse": round(stored["seconds"] / runs["bare_parse"]["seconds"], 2),
     }
@@ -427,14 +431,32 @@ def options() -> argparse.Namespace:
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes, one client each")
     parser.add_argument("--inflight", type=int, default=1000, help="QoS 1 inflight window per publisher")
     parser.add_argument("--skip-unsigned", action="store_true", help="leave out single_unsigned")
-    parser.add_argument("--profile", type=Path, help="py-spy raw output of the worker, gateway scenario")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the worker")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     args = parser.parse_args()
     args.readings = args.readings or (10_000 if args.quick else 200_000)
     args.gateways = args.gateways or (4 if args.quick else 40)
     args.messages = args.messages or (2_000 if args.quick else 50_000)
     args.devices = args.devices or (50 if args.quick else 500)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and which product files differed from it: the code moves quickly."""
+
+    def git(*arguments: str) -> str:
+        command = ["git", *arguments]
+        found = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+        return found.stdout.strip()
+
+    changes = git("diff", "HEAD", "--", "src")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "changed_files": git("diff", "HEAD", "--name-only", "--", "src").split(),
+        "changes_sha256": hashlib.sha256(changes.encode()).hexdigest()[:12] if changes else None,
+    }
 
 
 def main() -> None:
@@ -443,6 +465,7 @@ def main() -> None:
     steps = max(1, args.readings // (SENSORS_PER_GATEWAY * args.gateways))
     single_steps = max(1, args.messages // args.devices)
     load = os.getloadavg()
+    version = code_version()
     report: dict[str, Any] = {}
     setup: dict[str, float] = {}
     with (
@@ -460,7 +483,7 @@ def main() -> None:
             report["gateway_batches"] = {
                 "gateways": args.gateways,
                 "sensors": args.gateways * SENSORS_PER_GATEWAY,
-                **scenario(bench, "gateway", streams, SENSORS_PER_GATEWAY, args.profile),
+                **scenario(bench, "gateway_batches", streams, SENSORS_PER_GATEWAY),
             }
             for variant, signing in (("single_signed", True), ("single_unsigned", False)):
                 if variant == "single_unsigned" and args.skip_unsigned:
@@ -471,29 +494,27 @@ def main() -> None:
                 )
                 setup[variant] = round(time.monotonic() - made, 1)
                 report[variant] = {"devices": args.devices, **scenario(bench, variant, streams, 1)}
-            if args.profile:
-                report["gateway_batches"]["ingest_profile"] = summarise_profile(args.profile)
         finally:
             broker.kill()
-        dialect = database.dialect
-    settings = {
-        "chunk_messages": args.chunk_messages,
-        "chunk_wait_ms": args.chunk_wait_ms,
-        "publishers": args.publishers,
-        "inflight": args.inflight,
-        "receive_maximum": bench.window,
-    }
-    summary = {
-        "benchmark": "ingest",
-        "database": dialect,
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load],
-        "settings": settings,
-        "targets": TARGETS,
-        "setup_seconds": setup,
-        "scenarios": report,
-    }
+        settings = {
+            "chunk_messages": args.chunk_messages,
+            "chunk_wait_ms": args.chunk_wait_ms,
+            "publishers": args.publishers,
+            "inflight": args.inflight,
+            "receive_maximum": bench.window,
+        }
+        summary = {
+            "benchmark": "ingest",
+            "code": version,
+            "database": database.dialect,
+            "python": platform.python_version(),
+            "cores": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load],
+            "settings": settings,
+            "targets": TARGETS,
+            "setup_seconds": setup,
+            "scenarios": report,
+        }
     print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 

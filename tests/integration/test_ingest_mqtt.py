@@ -326,3 +326,28 @@ def test_bad_messages_become_dead_letters_and_the_worker_carries_on(
     assert rolled_up(database, RollupMinute, [probe]) == 1
     assert signed is False
     assert metrics["dead_letters"]["bad_signature"] >= 1
+
+
+def test_two_workers_sharing_the_stream_store_each_reading_once(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    """DESIGN §10: several ingest workers on one shared subscription, with redeliveries, produce
+    exactly the unique rows, and the rollups agree (per-device locks serialise their updates)."""
+    senders = devices(database, world, 4)
+    messages = stream(senders, 250, datetime.now(UTC) - timedelta(hours=3))
+    group = f"g{uuid.uuid4().hex[:6]}"
+    with (
+        worker_thread(database, settings, broker.url, shared_group=group) as first,
+        worker_thread(database, settings, broker.url, shared_group=group) as second,
+    ):
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages + messages[::7])  # every seventh message twice
+        publisher.close()
+        wait_for(lambda: count(database, Reading, senders) >= 1_000, 60, "1,000 readings")
+        time.sleep(1)
+        shares = (first.metrics.snapshot()["messages"], second.metrics.snapshot()["messages"])
+    assert count(database, Reading, senders) == 1_000
+    assert count(database, TelemetryMessage, senders) == 1_000
+    assert rolled_up(database, RollupMinute, senders) == 1_000
+    assert rolled_up(database, RollupHour, senders) == 1_000
+    assert min(shares) > 0, shares  # both took part

@@ -177,6 +177,7 @@ def room_telemetry(
             resolution=resolution,
         )
         for device in registry.list_devices(session, principal, room_id=room_id)
+        if queries.reports(session, device.id, metric)
     ]
 
 

@@ -17,6 +17,41 @@ from sqlalchemy.orm import Session
 
 # SQLite allows 32,766 parameters per statement; stay well below with a round number of rows.
 _SQLITE_ROWS_PER_STATEMENT = 500
+# PostgreSQL types of the columns that go through COPY: binary COPY converts them in C, several
+# times faster than the text format's per-value Python formatting.
+_POSTGRESQL_TYPES = {
+    "device_id": "int4",
+    "metric": "int2",
+    "ts": "timestamptz",
+    "value_u": "int8",
+    "fault": "int2",
+    "signed": "bool",
+    "sender_id": "int4",
+    "seq": "int8",
+    "received_at": "timestamptz",
+    "payload_sha256": "text",
+    "readings": "int4",
+    "sent_at": "timestamptz",
+    "transport": "text",
+    "chunk_id": "int8",
+    "bucket": "timestamptz",
+    "count": "int4",
+    "min_u": "int8",
+    "max_u": "int8",
+    "sum_u": "int8",
+    "area2": "int8",
+    "first_ms": "int8",
+    "first_u": "int8",
+    "last_ms": "int8",
+    "last_u": "int8",
+}
+
+
+def _copy_rows(cursor: Any, staging: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([_POSTGRESQL_TYPES[name] for name in columns])
+        for row in rows:
+            copy.write_row(row)
 
 
 def insert_new(
@@ -55,9 +90,7 @@ def _postgresql(
             "ON COMMIT DELETE ROWS"
         )
         cursor.execute(f"TRUNCATE {staging}")
-        with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy_rows(cursor, staging, columns, rows)
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608 - our own names
             f"ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
@@ -126,9 +159,7 @@ def upsert(
                 "ON COMMIT DELETE ROWS"
             )
             cursor.execute(f"TRUNCATE {staging}")
-            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_rows(cursor, staging, columns, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{conflict}")  # noqa: S608
         return
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
@@ -170,6 +201,7 @@ def fetch_by_keys(
             cursor.execute(
                 f"SELECT {names} FROM {table} t JOIN unnest({arrays}) AS k({', '.join(key)}) ON {join}",  # noqa: S608
                 [list(column) for column in zip(*keys, strict=True)],
+                binary=True,  # arrays go in binary form, dumped in C
             )
             return [tuple(row) for row in cursor.fetchall()]
     placeholder = "(" + ", ".join("?" * len(key)) + ")"

@@ -314,8 +314,12 @@ class Ingestor:
             o.duplicates for o in outcomes
         )
         chunk_row.rejected = len(dead)
-        if stored or dead:
-            rooms = sorted({devices[a.message.device].room_id for a in stored})
+        if not (stored or dead):
+            # Only redeliveries: nothing happened, so there is nothing to record or evidence.
+            session.delete(chunk_row)
+        else:
+            room_of = {info.id: info.room_id for info in devices.values()}
+            rooms = sorted({room_of[row[0]] for row in new_rows} | {a.sender.room_id for a in stored})
             uow.record(
                 principal_for(transport, chunk[0].token_device if chunk else None),
                 "telemetry.ingest",

@@ -141,6 +141,17 @@ def device_series(
     return out
 
 
+def reports(session: Session, device_id: int, metric: str) -> bool:
+    """Whether the device has ever sent this metric (a door contact has no temperature series)."""
+    code = _metric(metric).code
+    found = session.scalar(
+        select(LatestReading.device_id).where(
+            LatestReading.device_id == device_id, LatestReading.metric == code
+        )
+    )
+    return found is not None
+
+
 def latest(session: Session, principal: Principal, device_id: int) -> list[LatestOut]:
     device = obtain(session, principal, Device, device_id)
     rows = session.scalars(
