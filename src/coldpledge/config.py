@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # One ingest transaction takes up to this many messages, or what arrived within the wait.
     ingest_chunk_messages: int = Field(default=500, ge=1, le=100_000)
     ingest_chunk_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    # ... and up to this many payload bytes, which bounds the worker's memory whatever the batch size.
+    ingest_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=65_536, le=1024 * 1024 * 1024)
     # A device is offline when nothing arrived for this many sampling intervals.
     device_offline_intervals: int = Field(default=3, ge=1, le=1000)
     partition_days_ahead: int = Field(default=7, ge=1, le=366)

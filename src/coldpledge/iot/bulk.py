@@ -184,25 +184,27 @@ def fetch_by_keys(
     key: Sequence[str],
     keys: Sequence[tuple[Any, ...]],
     columns: Sequence[str],
-    *,
-    key_types: Sequence[str],
 ) -> list[tuple[Any, ...]]:
-    """The ``columns`` of the rows whose ``key`` is among ``keys``; datetimes come back aware UTC.
-    ``key_types`` are the PostgreSQL array element types of the key columns."""
+    """The ``columns`` of the rows whose ``key`` is among ``keys``; datetimes come back aware UTC."""
     if not keys:
         return []
     dialect, raw = _driver(session)
     names = ", ".join(f"t.{name}" for name in columns)
     found: list[tuple[Any, ...]] = []
     if dialect == "postgresql":
-        arrays = ", ".join(f"%s::{kind}[]" for kind in key_types)
+        # The keys go in by binary COPY into a staging table: dumping tens of thousands of array
+        # elements as query parameters costs several times more Python time.
+        staging = f"wanted_{table}"
         join = " AND ".join(f"t.{name} = k.{name}" for name in key)
         with raw.cursor() as cursor:
+            columns_of_key = ", ".join(key)
             cursor.execute(
-                f"SELECT {names} FROM {table} t JOIN unnest({arrays}) AS k({', '.join(key)}) ON {join}",  # noqa: S608
-                [list(column) for column in zip(*keys, strict=True)],
-                binary=True,  # arrays go in binary form, dumped in C
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS "  # noqa: S608 - our own names
+                f"SELECT {columns_of_key} FROM {table} WITH NO DATA"
             )
+            cursor.execute(f"TRUNCATE {staging}")
+            _copy_rows(cursor, staging, key, keys)
+            cursor.execute(f"SELECT {names} FROM {table} t JOIN {staging} k ON {join}")  # noqa: S608
             return [tuple(row) for row in cursor.fetchall()]
     placeholder = "(" + ", ".join("?" * len(key)) + ")"
     cursor = raw.cursor()

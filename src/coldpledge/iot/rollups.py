@@ -80,7 +80,6 @@ def _load(session: Session, model: Any, keys: Iterable[Key]) -> dict[Key, TimeWe
         _KEY,
         wanted,
         (*_KEY, *_FIELDS),
-        key_types=("integer", "smallint", "timestamptz"),
     )
     return {
         (device_id, metric, to_ms(bucket)): TimeWeighted(*fields)

@@ -182,13 +182,20 @@ class IngestWorker:
         except queue.Empty:
             return []
         chunk = [first]
+        size = len(first.payload)
         deadline = time.monotonic() + self.settings.ingest_chunk_wait_ms / 1000
-        while len(chunk) < self.settings.ingest_chunk_messages and not stop.is_set():
+        while (
+            len(chunk) < self.settings.ingest_chunk_messages
+            and size < self.settings.ingest_chunk_bytes
+            and not stop.is_set()
+        ):
             remaining = deadline - time.monotonic()
             try:
-                chunk.append(self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait())
+                delivery = self.inbox.get(timeout=remaining) if remaining > 0 else self.inbox.get_nowait()
             except queue.Empty:
                 break
+            chunk.append(delivery)
+            size += len(delivery.payload)
         return chunk
 
     def _store(self, chunk: list[_Delivery], stop: threading.Event) -> None:
