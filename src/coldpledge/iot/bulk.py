@@ -9,7 +9,7 @@ into a transaction-local staging table and one ``INSERT ... SELECT``; SQLite get
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,16 +81,9 @@ def _driver(session: Session) -> tuple[str, Any]:
 def _postgresql(
     raw: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], key: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    staging = f"incoming_{table}"
     names = ", ".join(columns)
     with raw.cursor() as cursor:
-        # Created once per connection, emptied at every commit.
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(f"TRUNCATE {staging}")
-        _copy_rows(cursor, staging, columns, rows)
+        staging = _stage(cursor, f"incoming_{table}", table, columns, rows)
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608 - our own names
             f"ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
@@ -98,26 +91,51 @@ def _postgresql(
         return [tuple(found) for found in cursor.fetchall()]
 
 
+def _stage(
+    cursor: Any, staging: str, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> str:
+    """Put ``rows`` into the session's temporary table ``staging`` (created once per connection
+    with ``columns`` of ``table``, emptied at every commit) by binary COPY; returns its name."""
+    names = ", ".join(columns)
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "  # noqa: S608 - our own names
+        f"SELECT {names} FROM {table} WITH NO DATA"
+    )
+    cursor.execute(f"TRUNCATE {staging}")
+    _copy_rows(cursor, staging, columns, rows)
+    return staging
+
+
 def _sqlite(
     raw: Any, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], key: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    width = len(columns)
+    def statement(values: str) -> str:
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "  # noqa: S608 - our own names
+            f"ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
+        )
+
+    return _sqlite_in_parts(raw, rows, len(columns), statement)
+
+
+def _sqlite_in_parts(
+    raw: Any, rows: Sequence[tuple[Any, ...]], width: int, statement: Callable[[str], str]
+) -> list[tuple[Any, ...]]:
+    """Run ``statement(values)`` for slices of ``rows`` as multi-row VALUES lists; what they return."""
     placeholders = "(" + ", ".join("?" * width) + ")"
-    inserted: list[tuple[Any, ...]] = []
+    found: list[tuple[Any, ...]] = []
     cursor = raw.cursor()
     try:
         for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
             part = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
-            sql = (
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - our own names
-                + ", ".join([placeholders] * len(part))
-                + f" ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
+            cursor.execute(
+                statement(", ".join([placeholders] * len(part))),
+                [_sqlite_value(value) for row in part for value in row],
             )
-            cursor.execute(sql, [_sqlite_value(value) for row in part for value in row])
-            inserted.extend(tuple(_from_sqlite(value) for value in found) for found in cursor.fetchall())
+            found.extend(tuple(_from_sqlite(value) for value in row) for row in cursor.fetchall())
     finally:
         cursor.close()
-    return inserted
+    return found
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -152,30 +170,16 @@ def upsert(
     dialect, raw = _driver(session)
     names = ", ".join(columns)
     if dialect == "postgresql":
-        staging = f"incoming_{table}"
         with raw.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            )
-            cursor.execute(f"TRUNCATE {staging}")
-            _copy_rows(cursor, staging, columns, rows)
+            staging = _stage(cursor, f"incoming_{table}", table, columns, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{conflict}")  # noqa: S608
         return
-    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
-    cursor = raw.cursor()
-    try:
-        for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
-            part = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
-            # "WHERE true" resolves SQLite's parsing ambiguity between VALUES and the upsert clause.
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT * FROM (VALUES "  # noqa: S608 - our own names
-                + ", ".join([placeholders] * len(part))
-                + f") WHERE true{conflict}"
-            )
-            cursor.execute(sql, [_sqlite_value(value) for row in part for value in row])
-    finally:
-        cursor.close()
+
+    def statement(values: str) -> str:
+        # "WHERE true" resolves SQLite's parsing ambiguity between VALUES and the upsert clause.
+        return f"INSERT INTO {table} ({names}) SELECT * FROM (VALUES {values}) WHERE true{conflict}"  # noqa: S608
+
+    _sqlite_in_parts(raw, rows, len(columns), statement)
 
 
 def fetch_by_keys(
@@ -190,34 +194,16 @@ def fetch_by_keys(
         return []
     dialect, raw = _driver(session)
     names = ", ".join(f"t.{name}" for name in columns)
-    found: list[tuple[Any, ...]] = []
     if dialect == "postgresql":
         # The keys go in by binary COPY into a staging table: dumping tens of thousands of array
         # elements as query parameters costs several times more Python time.
-        staging = f"wanted_{table}"
         join = " AND ".join(f"t.{name} = k.{name}" for name in key)
         with raw.cursor() as cursor:
-            columns_of_key = ", ".join(key)
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS "  # noqa: S608 - our own names
-                f"SELECT {columns_of_key} FROM {table} WITH NO DATA"
-            )
-            cursor.execute(f"TRUNCATE {staging}")
-            _copy_rows(cursor, staging, key, keys)
+            staging = _stage(cursor, f"wanted_{table}", table, key, keys)
             cursor.execute(f"SELECT {names} FROM {table} t JOIN {staging} k ON {join}")  # noqa: S608
             return [tuple(row) for row in cursor.fetchall()]
-    placeholder = "(" + ", ".join("?" * len(key)) + ")"
-    cursor = raw.cursor()
-    try:
-        for start in range(0, len(keys), _SQLITE_ROWS_PER_STATEMENT):
-            part = keys[start : start + _SQLITE_ROWS_PER_STATEMENT]
-            cursor.execute(
-                f"SELECT {names} FROM {table} t WHERE ({', '.join(key)}) IN (VALUES "  # noqa: S608
-                + ", ".join([placeholder] * len(part))
-                + ")",
-                [_sqlite_value(value) for k in part for value in k],
-            )
-            found.extend(tuple(_from_sqlite(value) for value in row) for row in cursor.fetchall())
-    finally:
-        cursor.close()
-    return found
+
+    def statement(values: str) -> str:
+        return f"SELECT {names} FROM {table} t WHERE ({', '.join(key)}) IN (VALUES {values})"  # noqa: S608
+
+    return _sqlite_in_parts(raw, keys, len(key), statement)
