@@ -141,6 +141,7 @@ class HttpPublisher:
             with urllib.request.urlopen(request, timeout=self._settings.timeout_seconds):  # noqa: S310
                 return True
         except urllib.error.HTTPError as error:
+            error.close()  # it holds the connection of the answer
             if error.code < 500 and error.code not in RETRY_STATUSES:
                 log.warning(
                     "the platform refused message %d (%s): kept there as a dead letter",
