@@ -17,11 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from coldpledge.db import utcnow
@@ -302,7 +301,7 @@ class Ingestor:
                     new_rows.append(row)
                 else:
                     outcome.duplicates += 1
-        rollups.apply(session, ((r[0], r[1], _ms(r[2]), r[3]) for r in new_rows if not r[4]))
+        rollups.apply(session, ((r[0], r[1], rollups.to_ms(r[2]), r[3]) for r in new_rows if not r[4]))
         self._update_latest(session, new_rows)
         self._update_devices(session, stored, new_rows, now)
         if dead:
@@ -598,7 +597,6 @@ class Ingestor:
 
 
 _MS = timedelta(milliseconds=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A reading row in the order of _READING_COLUMNS.
 Row = tuple[int, int, datetime, int, int, bool, int, int, datetime]
 _READING_COLUMNS = (
@@ -623,15 +621,6 @@ _MESSAGE_COLUMNS = (
     "transport",
     "chunk_id",
 )
-
-
-def _ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MS
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def _topic_device(topic: str) -> str | None:
