@@ -12,25 +12,25 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.iot.edge.buffer import Buffer
 from coldpledge.iot.edge.config import EdgeConfig, MqttSettings, SimulatedSensor, SimulatorDriverSettings
+from coldpledge.iot.edge.driver import Measurement
 from coldpledge.iot.edge.gateway import Gateway
 from coldpledge.iot.edge.simulator import SimulatorDriver
 from coldpledge.iot.models import Device, DeviceKind, Reading, RollupMinute
 from coldpledge.iot.payload import METRICS, format_ts
 from coldpledge.iot.worker import IngestWorker
 from coldpledge.uow import UnitOfWork
-from tests.iot import new_device, public_pem
+from tests.iot import new_device
 from tests.mqtt import MosquittoBroker, mosquitto
 from tests.world import World
 
@@ -46,7 +46,7 @@ class Recording(SimulatorDriver):
         self.lock = threading.Lock()
         self.captured: dict[tuple[str, int, datetime], int] = {}
 
-    def read(self, now: datetime):  # type: ignore[no-untyped-def]
+    def read(self, now: datetime) -> list[Measurement]:
         measurements = super().read(now)
         stamp = datetime.fromisoformat(format_ts(now))
         with self.lock:
@@ -62,9 +62,9 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield running
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
 
@@ -73,18 +73,9 @@ def test_every_captured_reading_reaches_the_database_once_with_its_capture_time_
     database: Database, settings: Settings, world: World, broker: MosquittoBroker, tmp_path: Path
 ) -> None:
     admin, room = world.who("admin"), world.rooms["YS-F25"]
-    key = Ed25519PrivateKey.generate()
     gateway = new_device(UnitOfWork(database.write_session), admin, room, DeviceKind.GATEWAY)
-    gateway.key = key
-    from coldpledge.iot import registry
-    from coldpledge.iot.schemas import RotateKeyIn
-
-    registry.rotate_key(
-        UnitOfWork(database.write_session),
-        admin,
-        gateway.id,
-        RotateKeyIn(public_key_pem=public_pem(key), reason="site key"),
-    )
+    assert gateway.key is not None
+    key = gateway.key
     sensors = [
         new_device(UnitOfWork(database.write_session), admin, room, kind, signing=False, gateway=gateway)
         for kind in (DeviceKind.TEMPERATURE, DeviceKind.TEMPERATURE, DeviceKind.HUMIDITY, DeviceKind.DOOR)
