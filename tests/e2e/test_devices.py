@@ -508,12 +508,17 @@ def test_the_cold_chain_of_a_room_shows_time_out_of_band_and_degree_minutes_abov
     )
 
     assert (found["band_low_c"], found["band_high_c"]) == (-22.0, -18.0)
-    assert found["devices"] == [sender.code]
+    # Other tests may have committed probes to this room; the figures of this one are its own.
+    assert sender.code in found["devices"]
+    mine = next(row for row in found["per_device"] if row["code"] == sender.code)
     # Above -18 °C from minute 12 on: 48 minutes, the area a triangle of 48 min × 8 °C / 2.
-    assert found["out_of_band_minutes"] == pytest.approx(48, abs=0.01)
-    assert found["degree_minutes_above"] == pytest.approx(192, abs=0.01)
-    assert (found["readings"], found["expected_readings"], found["completeness"]) == (60, 60, 1.0)
-    assert (found["min_c"], found["max_c"]) == (-20.0, -10.0)
+    assert mine["out_of_band_seconds"] / 60 == pytest.approx(48, abs=0.01)
+    assert mine["degree_minutes_above"] == pytest.approx(192, abs=0.01)
+    assert (mine["readings"], mine["expected_readings"], mine["completeness"]) == (60, 60, 1.0)
+    assert (mine["min_c"], mine["max_c"]) == (-20.0, -10.0)
+    # The room's figures are its worst probe's: at least as bad as this one.
+    assert found["out_of_band_minutes"] >= 48 - 0.01
+    assert found["max_c"] >= -10.0
 
 
 # --- who sees which device ------------------------------------------------------------------------

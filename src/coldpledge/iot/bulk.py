@@ -44,10 +44,11 @@ _POSTGRESQL_TYPES = {
     "first_u": "int8",
     "last_ms": "int8",
     "last_u": "int8",
+    "ms": "int8",
 }
 
 
-def _copy_rows(cursor: Any, staging: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def copy_rows(cursor: Any, staging: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types([_POSTGRESQL_TYPES[name] for name in columns])
         for row in rows:
@@ -66,13 +67,13 @@ def insert_new(
     aware UTC."""
     if not rows:
         return []
-    dialect, raw = _driver(session)
+    dialect, raw = driver(session)
     if dialect == "postgresql":
         return _postgresql(raw, table, columns, rows, key)
     return _sqlite(raw, table, columns, rows, key)
 
 
-def _driver(session: Session) -> tuple[str, Any]:
+def driver(session: Session) -> tuple[str, Any]:
     """The dialect name and the DBAPI connection under the session's current transaction."""
     connection = session.connection()
     return connection.dialect.name, connection.connection.driver_connection
@@ -102,7 +103,7 @@ def _stage(
         f"SELECT {names} FROM {table} WITH NO DATA"
     )
     cursor.execute(f"TRUNCATE {staging}")
-    _copy_rows(cursor, staging, columns, rows)
+    copy_rows(cursor, staging, columns, rows)
     return staging
 
 
@@ -167,7 +168,7 @@ def upsert(
     updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in key)
     condition = f" WHERE excluded.{only_if_newer} > {table}.{only_if_newer}" if only_if_newer else ""
     conflict = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{condition}"
-    dialect, raw = _driver(session)
+    dialect, raw = driver(session)
     names = ", ".join(columns)
     if dialect == "postgresql":
         with raw.cursor() as cursor:
@@ -192,7 +193,7 @@ def fetch_by_keys(
     """The ``columns`` of the rows whose ``key`` is among ``keys``; datetimes come back aware UTC."""
     if not keys:
         return []
-    dialect, raw = _driver(session)
+    dialect, raw = driver(session)
     names = ", ".join(f"t.{name}" for name in columns)
     if dialect == "postgresql":
         # The keys go in by binary COPY into a staging table: dumping tens of thousands of array

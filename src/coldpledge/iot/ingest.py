@@ -463,6 +463,9 @@ class Ingestor:
         now: datetime,
     ) -> list[Row]:
         rows: list[Row] = []
+        # One row per key in the whole chunk: a reading repeated by a later message of the same
+        # chunk (a gateway replaying) is a duplicate, and the database never sees both.
+        seen: set[tuple[int, int, datetime]] = set()
         for item in stored:
             message, sender = item.message, item.sender
             for rejected in message.rejected:
@@ -481,7 +484,6 @@ class Ingestor:
                         reading_index=rejected.index,
                     )
                 )
-            seen: set[tuple[int, int, datetime]] = set()
             for index, reading in enumerate(message.readings):
                 device = devices.get(reading.device)
                 problem = None

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coldpledge.iot import bulk, timeweight
+from coldpledge.iot import bulk, rollups_sql, timeweight
 from coldpledge.iot.models import Reading, RollupHour, RollupMinute
 from coldpledge.iot.timeweight import TimeWeighted
 
@@ -39,7 +39,9 @@ def from_ms(ms: int) -> datetime:
 
 
 def apply(session: Session, readings: Iterable[tuple[int, int, int, int]]) -> int:
-    """Fold new (device id, metric, ms, value_u) readings into both rollups; returns buckets touched."""
+    """Fold new (device id, metric, ms, value_u) readings into both rollups."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _apply_in_postgresql(session, list(readings))
     series: dict[tuple[int, int], list[Point]] = defaultdict(list)
     for device_id, metric, ms, value_u in readings:
         series[(device_id, metric)].append((ms, value_u))
@@ -56,6 +58,24 @@ def apply(session: Session, readings: Iterable[tuple[int, int, int, int]]) -> in
     minutes = _update(session, RollupMinute, minute_points, _minute_from_raw)
     hours = _update(session, RollupHour, hour_points, _hour_from_minutes)
     return minutes + hours
+
+
+def _apply_in_postgresql(session: Session, readings: list[tuple[int, int, int, int]]) -> int:
+    """The server aggregates and merges (``rollups_sql``); overlapping buckets are recomputed here,
+    the minutes first, since an hour is folded from its minutes."""
+    if not readings:
+        return 0
+    rollups_sql.stage_points(session, readings)
+    touched = 0
+    for model, width, recompute in (
+        (RollupMinute, MINUTE_MS, _minute_from_raw),
+        (RollupHour, HOUR_MS, _hour_from_minutes),
+    ):
+        overlapping = rollups_sql.merge(session, model.__tablename__, width)
+        rows = [_row(key, recompute(session, key)) for key in overlapping]
+        bulk.upsert(session, model.__tablename__, (*_KEY, *_FIELDS), rows, _KEY)
+        touched += len(overlapping)
+    return touched
 
 
 def _update(session: Session, model: Any, new_points: dict[Key, list[Point]], recompute: Any) -> int:
