@@ -7,9 +7,11 @@ compete for the benchmark's interpreter lock:
     python -m benchmarks.ingest_processes subscribe --port P --expect N --work json|parse [--keys FILE]
 
 A publisher loads its share of pre-built, pre-signed messages (a pickled list of (topic, bytes)),
-connects (MQTT 3.1.1), prints ``ready``, waits for a line on standard input, publishes everything at
-QoS 1 as fast as its inflight window allows and prints one JSON line once every message is
-acknowledged.
+encodes every PUBLISH packet, connects (MQTT 3.1.1), prints ``ready``, waits for a line on standard
+input, publishes everything at QoS 1 as fast as its inflight window allows and prints one JSON line
+(``messages``, ``started``, ``finished``, ``cpu_s``) once every message is acknowledged. It is not
+paho but the bare publisher of ``benchmarks/mqtt_wire.py``, which spends a few microseconds of CPU
+on a message where paho spent about 45: the publishers share the machine with what they measure.
 
 The bare subscriber is the baseline: it subscribes as the ingest worker does (MQTT 5, QoS 1, the
 same Receive Maximum), prints ``ready`` once subscribed, does the least work a consumer must on
@@ -27,6 +29,7 @@ import base64
 import json
 import os
 import pickle
+import select
 import subprocess
 import sys
 import threading
@@ -44,6 +47,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from benchmarks.mqtt_wire import QUIET_SECONDS, Outbox, WirePublisher
 from coldpledge.iot import payload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,46 +67,18 @@ def peak_rss_mb() -> float:
 
 def publish(host: str, port: int, messages_file: Path, inflight: int) -> dict[str, Any]:
     messages: list[tuple[str, bytes]] = pickle.loads(messages_file.read_bytes())  # noqa: S301 - our own file
-    acknowledged = 0
-    everything = threading.Event()
-    connected = threading.Event()
-    window = threading.BoundedSemaphore(inflight)
-
-    def on_connect(_client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        if not reason.is_failure:
-            connected.set()
-
-    def on_publish(_client: mqtt.Client, _userdata: Any, _mid: int, _reason: Any, _props: Any) -> None:
-        nonlocal acknowledged
-        acknowledged += 1
-        window.release()
-        if acknowledged == len(messages):
-            everything.set()
-
-    # MQTT 3.1.1: Mosquitto caps a version 5 publisher's inflight window at its max_inflight_messages.
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
-    # The window is kept here, not by paho: with a window of its own paho walks every message in
-    # flight after each PUBACK, which made the publishers the slowest part of the pipeline.
-    client.max_inflight_messages_set(0)
-    client.max_queued_messages_set(0)
-    client.on_connect = on_connect
-    client.on_publish = on_publish
-    client.connect(host, port, keepalive=60)
-    client.loop_start()
-    if not connected.wait(10):
-        raise RuntimeError("the publisher could not connect")
+    outbox = Outbox.of(messages)
+    client = WirePublisher(host, port, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
     print("ready", flush=True)
+    # Pings while it waits: the other processes may take longer to start than the keepalive.
+    while not select.select([sys.stdin], [], [], QUIET_SECONDS)[0]:
+        client.ping()
     sys.stdin.readline()
     cpu = time.process_time()
     started = time.monotonic()
-    for topic, body in messages:
-        window.acquire()
-        client.publish(topic, body, qos=1)
-    if not everything.wait(3600):
-        raise RuntimeError(f"only {acknowledged} of {len(messages)} messages were acknowledged")
+    client.publish(outbox, inflight)
     finished = time.monotonic()
     client.disconnect()
-    client.loop_stop()
     return {
         "messages": len(messages),
         "started": started,
@@ -363,7 +339,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--messages", type=Path, help="publish: pickled list of (topic, bytes)")
-    parser.add_argument("--inflight", type=int, default=1000, help="publish: QoS 1 inflight window")
+    parser.add_argument("--inflight", type=int, default=1000, help="publish: QoS 1 inflight window, 1..65535")
     parser.add_argument("--topic", default="coldpledge/v1/+/+/+/telemetry", help="subscribe: filter")
     parser.add_argument("--expect", type=int, default=0, help="subscribe: messages to wait for")
     parser.add_argument("--work", choices=("json", "parse"), default="json", help="subscribe: per message")

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     ingest_chunk_wait_ms: int = Field(default=50, ge=1, le=10_000)
     # ... and up to this many payload bytes, which bounds the worker's memory whatever the batch size.
     ingest_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=65_536, le=1024 * 1024 * 1024)
+    # Chunks stored at once by one worker, each in its own transaction: while the database works
+    # on one chunk, the next is parsed and its signatures checked. Acknowledgements stay in order.
+    ingest_writers: int = Field(default=2, ge=1, le=16)
     # A device is offline when nothing arrived for this many sampling intervals.
     device_offline_intervals: int = Field(default=3, ge=1, le=1000)
     partition_days_ahead: int = Field(default=7, ge=1, le=366)

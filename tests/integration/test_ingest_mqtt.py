@@ -1,5 +1,6 @@
 """The ingest worker against a real Mosquitto: exactly-once effect through kills, broker restarts,
-redeliveries and duplicates, and bad input that never stops it.
+redeliveries and duplicates, and bad input that never stops it; with several writers storing chunks
+at once, the same, and acknowledgements still in the order the messages arrived.
 
 Most tests run a private broker (``tests/mqtt.py``) that they may stop and restart; the first one
 uses the machine's broker on 127.0.0.1:1883 with the real ``mosquitto_pub`` client.
@@ -8,6 +9,7 @@ uses the machine's broker on 127.0.0.1:1883 with the real ``mosquitto_pub`` clie
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -15,21 +17,25 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from coldpledge.config import Settings
 from coldpledge.db import Database
+from coldpledge.errors import Conflict
+from coldpledge.iot.ingest import Incoming, Outcome
 from coldpledge.iot.models import DeadLetter, Reading, RollupHour, RollupMinute, TelemetryMessage
 from coldpledge.iot.payload import encode
-from coldpledge.iot.worker import IngestWorker
+from coldpledge.iot.worker import IngestWorker, _Delivery
 from coldpledge.uow import UnitOfWork
 from tests.iot import Sender, new_device, reading
 from tests.mqtt import MosquittoBroker, mosquitto, system_broker
@@ -80,13 +86,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 @contextmanager
 def worker_thread(
-    database: Database, settings: Settings, url: str, **options: object
+    database: Database,
+    settings: Settings,
+    url: str,
+    kind: type[IngestWorker] = IngestWorker,
+    client_id: str | None = None,
+    **options: object,
 ) -> Iterator[IngestWorker]:
-    worker = IngestWorker(
+    worker = kind(
         database,
         settings,
         mqtt_url=url,
-        client_id=f"test-{uuid.uuid4().hex[:8]}",
+        client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
         session_expiry=60,
         **options,  # type: ignore[arg-type]
     )
@@ -101,7 +112,9 @@ def worker_thread(
         thread.join(timeout=30)
 
 
-def worker_process(settings: Settings, url: str, client_id: str, log: Path) -> subprocess.Popen[bytes]:
+def worker_process(
+    settings: Settings, url: str, client_id: str, log: Path, *, writers: int
+) -> subprocess.Popen[bytes]:
     environment = {
         **os.environ,
         "COLDPLEDGE_DATABASE_URL": settings.database_url,
@@ -110,7 +123,10 @@ def worker_process(settings: Settings, url: str, client_id: str, log: Path) -> s
     }
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, "-m", "coldpledge.cli", "ingest", "--mqtt-url", url, "--client-id", client_id],
+            [
+                *(sys.executable, "-m", "coldpledge.cli", "ingest"),
+                *("--mqtt-url", url, "--client-id", client_id, "--writers", str(writers)),
+            ],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=sink,
@@ -172,15 +188,16 @@ def test_a_message_published_with_mosquitto_pub_is_stored(
     assert values == {1: -19_400_000, 2: 71_000_000}
 
 
+@pytest.mark.parametrize("writers", [1, 3], ids=["one writer", "three writers"])
 def test_killing_the_worker_mid_stream_loses_and_doubles_nothing(
-    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker, writers: int
 ) -> None:
     senders = devices(database, world, 20)
     messages = stream(senders, 1_000, datetime.now(UTC) - timedelta(hours=2))
     assert len(messages) == 20_000
     client_id = f"kill-{uuid.uuid4().hex[:8]}"
     log = broker.folder / "ingest.log"
-    first = worker_process(settings, broker.url, client_id, log)
+    first = worker_process(settings, broker.url, client_id, log, writers=writers)
     try:
         # Subscribed: from now on the broker keeps every message for the worker's session.
         wait_for(lambda: "subscribed to" in log.read_text(), 30, "the worker to subscribe")
@@ -193,7 +210,7 @@ def test_killing_the_worker_mid_stream_loses_and_doubles_nothing(
         first.wait(timeout=10)
     killed_at = count(database, Reading, senders)
     assert killed_at < 20_000, "the kill came too late to prove anything"
-    second = worker_process(settings, broker.url, client_id, log)
+    second = worker_process(settings, broker.url, client_id, log, writers=writers)
     try:
         sending.join(timeout=180)
         publisher.close()
@@ -351,3 +368,165 @@ def test_two_workers_sharing_the_stream_store_each_reading_once(
     assert rolled_up(database, RollupMinute, senders) == 1_000
     assert rolled_up(database, RollupHour, senders) == 1_000
     assert min(shares) > 0, shares  # both took part
+
+
+def test_three_writers_with_small_chunks_store_each_reading_once(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    """Chunks of 20 stored three at a time: every chunk names all ten devices, so concurrent
+    transactions merge into the same rollups, and redeliveries land in neighbouring chunks."""
+    senders = devices(database, world, 10)
+    start = datetime.now(UTC) - timedelta(hours=4)
+    messages = stream(senders, 300, start)
+    redelivered = []
+    for position, message in enumerate(messages):
+        redelivered.append(message)
+        if position % 5 == 0:
+            redelivered.append(messages[max(0, position - 30)])
+    # Each gateway replays its first ten readings under a new seq after a crash.
+    replays = [
+        (
+            s.topic,
+            s.raw([reading(start + timedelta(seconds=i), -20 + i / 10) for i in range(10)], sent_at=start),
+        )
+        for s in senders
+    ]
+    small_chunks = settings.model_copy(update={"ingest_chunk_messages": 20})
+    with worker_thread(database, small_chunks, broker.url, writers=3):
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(redelivered + replays)
+        publisher.close()
+        wait_for(lambda: count(database, TelemetryMessage, senders) >= 3_010, 60, "3,010 messages")
+        time.sleep(1)
+    assert count(database, Reading, senders) == 3_000
+    assert count(database, TelemetryMessage, senders) == 3_010
+    assert rolled_up(database, RollupMinute, senders) == 3_000
+    assert rolled_up(database, RollupHour, senders) == 3_000
+
+
+class RecordingWorker(IngestWorker):
+    """Writes down the order in which messages arrive, chunks commit and messages are acknowledged,
+    and takes a random while before storing each chunk, as a busy database would, so that later
+    chunks often commit first."""
+
+    def __init__(self, *args: object, **options: object) -> None:
+        super().__init__(*args, **options)  # type: ignore[arg-type]
+        self.arrived: list[bytes] = []
+        self.committed: list[bytes] = []
+        self.acknowledged: list[bytes] = []
+        self.delays = random.Random(20261129)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.arrived.append(bytes(message.payload))
+        super()._on_message(client, userdata, message)
+
+    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+        time.sleep(self.delays.uniform(0, 0.05))
+        stored = super()._store(chunk, stop)
+        self.committed.append(chunk[0].payload)
+        return stored
+
+    def _acknowledge(self, chunk: list[_Delivery]) -> None:
+        for delivery in chunk:  # one by one, so acknowledgements of two chunks could not hide in one
+            self.acknowledged.append(delivery.payload)
+            super()._acknowledge([delivery])
+
+
+def test_acknowledgements_go_out_in_the_order_the_messages_arrived_whichever_chunk_commits_first(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    senders = devices(database, world, 10)
+    messages = stream(senders, 60, datetime.now(UTC) - timedelta(hours=5))
+    small_chunks = settings.model_copy(update={"ingest_chunk_messages": 20})
+    with worker_thread(database, small_chunks, broker.url, RecordingWorker, writers=3) as worker:
+        assert isinstance(worker, RecordingWorker)
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages)
+        publisher.close()
+        wait_for(lambda: len(worker.acknowledged) >= len(messages), 60, "every message acknowledged")
+    assert worker.acknowledged == worker.arrived
+    arrival = {body: position for position, body in enumerate(worker.arrived)}
+    assert worker.committed != sorted(worker.committed, key=arrival.__getitem__), (
+        "every chunk committed in turn: the test proved nothing"
+    )
+    assert count(database, Reading, senders) == 600
+
+
+class FailingOnceWorker(IngestWorker):
+    """Its first chunk fails with an error nothing below the writer catches: a bug in the worker."""
+
+    failed = False
+
+    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug in the worker")
+        return super()._store(chunk, stop)
+
+
+def test_a_writer_that_fails_carries_on_and_the_failed_chunk_comes_back_after_a_restart(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    (probe,) = devices(database, world, 1)
+    now = datetime.now(UTC)
+    first = probe.raw([reading(now - timedelta(seconds=2), -19.0)], sent_at=now)
+    second = probe.raw([reading(now - timedelta(seconds=1), -19.1)], sent_at=now)
+    client_id = f"fail-{uuid.uuid4().hex[:8]}"
+    publisher = Publisher(broker.host, broker.port)
+    with worker_thread(
+        database, settings, broker.url, FailingOnceWorker, client_id=client_id, writers=1
+    ) as worker:
+        assert isinstance(worker, FailingOnceWorker)
+        publisher.publish_all([(probe.topic, first)])
+        wait_for(lambda: worker.failed, 10, "the first chunk to fail")
+        publisher.publish_all([(probe.topic, second)])
+        wait_for(lambda: count(database, Reading, [probe]) == 1, 20, "the next chunk, by the same writer")
+    publisher.close()
+    # The failed chunk was never acknowledged: the broker sends it again when the session resumes.
+    with worker_thread(database, settings, broker.url, client_id=client_id):
+        wait_for(lambda: count(database, Reading, [probe]) == 2, 20, "the failed chunk, redelivered")
+    assert rolled_up(database, RollupMinute, [probe]) == 2
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+class LosesARaceOnceWorker(IngestWorker):
+    """Its first transaction is chosen as a deadlock victim, as PostgreSQL reports one."""
+
+    lost = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunks: list[list[bytes]] = []
+        ingest = self.ingestor.ingest
+
+        def racing(chunk: Sequence[Incoming]) -> list[Outcome]:
+            self.chunks.append([incoming.raw for incoming in chunk])
+            if not self.lost and len(chunk) > 1:
+                self.lost = True
+                cause = OperationalError("UPDATE ...", {}, _Deadlock("deadlock detected"))
+                raise Conflict("Someone else changed this record at the same time.") from cause
+            return ingest(chunk)
+
+        self.ingestor.ingest = racing  # type: ignore[method-assign]
+
+
+def test_a_chunk_that_loses_a_deadlock_is_stored_whole_on_its_retry_not_set_aside(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    probes = devices(database, world, 3)
+    messages = stream(probes, 4, datetime.now(UTC) - timedelta(minutes=10))
+    with worker_thread(database, settings, broker.url, LosesARaceOnceWorker, writers=2) as worker:
+        assert isinstance(worker, LosesARaceOnceWorker)
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages)
+        wait_for(lambda: count(database, Reading, probes) == len(messages), 20, "every reading")
+        publisher.close()
+    assert worker.lost
+    lost_at = next(n for n, chunk in enumerate(worker.chunks) if len(chunk) > 1)
+    # Tried again as it was, not taken apart message by message as if it held a poisonous one.
+    assert worker.chunks[lost_at + 1] == worker.chunks[lost_at]
+    assert count(database, DeadLetter, probes, column="device_id") == 0
+    assert rolled_up(database, RollupMinute, probes) == len(messages)

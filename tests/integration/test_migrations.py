@@ -108,7 +108,7 @@ def test_each_revision_can_be_undone_on_its_own(fresh: Engine) -> None:
         assert revision(fresh) == history[-2]
         downgrade(fresh, "-1")
 
-    assert history == ["0004", "0003", "0002", "0001", None]
+    assert history == ["0005", "0004", "0003", "0002", "0001", None]
 
 
 def test_entries_written_before_the_evidence_log_are_findable_by_what_they_are_about(fresh: Engine) -> None:
@@ -177,3 +177,29 @@ def test_a_model_column_without_a_migration_is_reported(
     assert [(diff[0], diff[2], diff[3].name) for diff in found] == [
         ("add_column", "warehouses", "manager_phone")
     ]
+
+
+def test_tables_rewritten_by_every_ingest_chunk_leave_room_on_their_pages_for_in_place_updates(
+    fresh: Engine,
+) -> None:
+    if fresh.dialect.name != "postgresql":
+        pytest.skip("fill factors are a PostgreSQL storage setting")
+    upgrade(fresh)
+    with fresh.connect() as connection:
+        options: dict[str, list[str]] = dict(
+            connection.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class "
+                    "WHERE relname IN ('devices', 'latest_readings', 'rollups_1h')"
+                )
+            ).all()
+        )
+    assert options == {
+        "devices": ["fillfactor=50"],
+        "latest_readings": ["fillfactor=50"],
+        "rollups_1h": ["fillfactor=70"],
+    }
+    downgrade(fresh, "0004")
+    with fresh.connect() as connection:
+        reset = connection.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'devices'")).scalar()
+    assert reset is None

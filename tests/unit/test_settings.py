@@ -111,8 +111,18 @@ def test_an_unknown_environment_name_is_refused() -> None:
         {"attachment_max_bytes": 100},
         {"login_max_failures": 0},
         {"password_memory_kib": 4},
+        {"ingest_writers": 0},
+        {"ingest_writers": 17},
     ],
 )
 def test_limits_outside_their_range_are_refused(values: dict[str, int]) -> None:
     with pytest.raises(ValidationError, match=next(iter(values))):
         make(**values)
+
+
+def test_the_ingest_worker_stores_two_chunks_at_once_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert make().ingest_writers == 2
+    monkeypatch.setenv("COLDPLEDGE_INGEST_WRITERS", "1")
+    assert Settings().ingest_writers == 1

@@ -84,7 +84,7 @@ def _postgresql(
 ) -> list[tuple[Any, ...]]:
     names = ", ".join(columns)
     with raw.cursor() as cursor:
-        staging = _stage(cursor, f"incoming_{table}", table, columns, rows)
+        staging = stage(cursor, f"incoming_{table}", table, columns, rows)
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608 - our own names
             f"ON CONFLICT DO NOTHING RETURNING {', '.join(key)}"
@@ -92,19 +92,30 @@ def _postgresql(
         return [tuple(found) for found in cursor.fetchall()]
 
 
-def _stage(
+def stage(
     cursor: Any, staging: str, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> str:
     """Put ``rows`` into the session's temporary table ``staging`` (created once per connection
     with ``columns`` of ``table``, emptied at every commit) by binary COPY; returns its name."""
     names = ", ".join(columns)
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "  # noqa: S608 - our own names
-        f"SELECT {names} FROM {table} WITH NO DATA"
-    )
-    cursor.execute(f"TRUNCATE {staging}")
+    temp_table(cursor, staging, f"AS SELECT {names} FROM {table} WITH NO DATA")  # noqa: S608 - our own names
     copy_rows(cursor, staging, columns, rows)
     return staging
+
+
+def temp_table(cursor: Any, name: str, definition: str) -> None:
+    """An empty transaction-local table ``name`` (``definition`` is a column list in brackets or
+    ``AS SELECT ...``), made the first time on this connection and emptied at every commit.
+
+    One round trip: both statements go in one simple-protocol message. The table is not assumed
+    to exist from an earlier transaction, since a rolled-back one takes its CREATE with it. DELETE,
+    not TRUNCATE: the table is nearly always empty already, and TRUNCATE would give it new files
+    every time."""
+    # The grammar puts ON COMMIT after a column list but before AS.
+    columns, query = ("", definition) if definition.startswith("AS ") else (definition, "")
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} {columns} ON COMMIT DELETE ROWS {query}; DELETE FROM {name}"  # noqa: S608 - our own names
+    )
 
 
 def _sqlite(
@@ -172,7 +183,7 @@ def upsert(
     names = ", ".join(columns)
     if dialect == "postgresql":
         with raw.cursor() as cursor:
-            staging = _stage(cursor, f"incoming_{table}", table, columns, rows)
+            staging = stage(cursor, f"incoming_{table}", table, columns, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{conflict}")  # noqa: S608
         return
 
@@ -200,7 +211,7 @@ def fetch_by_keys(
         # elements as query parameters costs several times more Python time.
         join = " AND ".join(f"t.{name} = k.{name}" for name in key)
         with raw.cursor() as cursor:
-            staging = _stage(cursor, f"wanted_{table}", table, key, keys)
+            staging = stage(cursor, f"wanted_{table}", table, key, keys)
             cursor.execute(f"SELECT {names} FROM {table} t JOIN {staging} k ON {join}")  # noqa: S608
             return [tuple(row) for row in cursor.fetchall()]
 

@@ -190,6 +190,14 @@ def ingest_command(
     session_expiry: Annotated[
         int, typer.Option(help="Seconds the broker keeps our session and queue while we are away")
     ] = 7 * 24 * 3600,
+    writers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Chunks stored at once, each in its own transaction (default COLDPLEDGE_INGEST_WRITERS, 2)",
+        ),
+    ] = None,
 ) -> None:
     """Consume telemetry from the MQTT broker into the database; acknowledges only after commit."""
     from coldpledge.iot.worker import IngestWorker, serve_metrics
@@ -205,6 +213,7 @@ def ingest_command(
             client_id=client_id,
             shared_group=shared_group,
             session_expiry=session_expiry,
+            writers=writers,
         )
     except ValueError as error:
         raise fail(str(error)) from error

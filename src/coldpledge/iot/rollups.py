@@ -61,11 +61,21 @@ def apply(session: Session, readings: Iterable[tuple[int, int, int, int]]) -> in
 
 
 def _apply_in_postgresql(session: Session, readings: list[tuple[int, int, int, int]]) -> int:
-    """The server aggregates and merges (``rollups_sql``); overlapping buckets are recomputed here,
-    the minutes first, since an hour is folded from its minutes."""
     if not readings:
         return 0
     rollups_sql.stage_points(session, readings)
+    return apply_staged(session)
+
+
+def prepare_staged_points(session: Session) -> None:
+    """PostgreSQL: an empty ``rollup_points`` table for the caller to fill in SQL."""
+    rollups_sql.prepare_points(session)
+
+
+def apply_staged(session: Session) -> int:
+    """PostgreSQL: the server aggregates the points in ``rollup_points`` and merges them
+    (``rollups_sql``); overlapping buckets are recomputed here, the minutes first, since an hour is
+    folded from its minutes. How many buckets were recomputed."""
     touched = 0
     for model, width, recompute in (
         (RollupMinute, MINUTE_MS, _minute_from_raw),

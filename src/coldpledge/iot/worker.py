@@ -5,6 +5,17 @@ QoS 1 and acknowledges a message only after the transaction that stored it has c
 manual acknowledgement). Killed at any instant, the worker loses nothing: the broker redelivers
 every unacknowledged message, and the ingest service recognises what is already stored.
 
+It is a pipeline of ``writers`` threads (``COLDPLEDGE_INGEST_WRITERS``, ``--writers``): each takes
+the next chunk from the inbox that paho's network thread fills, stores it in a transaction of its
+own and acknowledges it. So the database round trip of one chunk overlaps the parsing and the
+signature checks of the next, which are this process's CPU work; with one writer, one of them
+always waited for the other. Two chunks in flight may name the same device: the ingest service
+takes per-device advisory locks (PostgreSQL; SQLite has one writer at a time), so their rollups are
+merged one after the other, never both from the same old value. Chunks are taken one writer at a
+time and numbered as taken (``AckTurns``), and each is acknowledged only after every earlier one,
+so the PUBACKs go out in the order the messages arrived, as MQTT requires (3.1.1 and 5, §4.6),
+whichever transaction commits first.
+
 A chunk that fails for a database reason is retried as a whole with backoff. A message that makes
 the service raise anything else is isolated and kept as a dead letter, so one poisonous message
 never stops the stream.
@@ -31,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from coldpledge.config import Settings
 from coldpledge.db import Database
+from coldpledge.errors import Conflict
 from coldpledge.iot.ingest import Incoming, IngestMetrics, Ingestor
 from coldpledge.iot.retention import maintain
 
@@ -59,6 +71,43 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
+class AckTurns:
+    """Tickets for chunks, drawn in the order they are taken from the inbox, and the turns in which
+    their messages are acknowledged: a ticket's turn comes when every earlier ticket is done, that
+    is acknowledged or given up."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._drawn = 0
+        self._turn = 0  # the lowest ticket not done
+        self._done_early: set[int] = set()  # given up before their turn (stopping, or a failure)
+
+    def draw(self) -> int:
+        with self._condition:
+            ticket = self._drawn
+            self._drawn += 1
+            return ticket
+
+    def wait_turn(self, ticket: int, stop: threading.Event) -> bool:
+        """True when it is ``ticket``'s turn; False when ``stop`` is set first, since the earlier
+        chunks may never be acknowledged then and the broker redelivers what is not."""
+        with self._condition:
+            while self._turn != ticket:
+                if stop.is_set():
+                    return False
+                # An Event cannot wake a Condition: look at stop a few times a second.
+                self._condition.wait(timeout=0.1)
+            return True
+
+    def done(self, ticket: int) -> None:
+        with self._condition:
+            self._done_early.add(ticket)
+            while self._turn in self._done_early:
+                self._done_early.remove(self._turn)
+                self._turn += 1
+            self._condition.notify_all()
+
+
 @dataclass(frozen=True)
 class _Delivery:
     mid: int
@@ -79,6 +128,7 @@ class IngestWorker:
         shared_group: str | None = None,
         metrics: IngestMetrics | None = None,
         session_expiry: int = SESSION_EXPIRY_SECONDS,
+        writers: int | None = None,
     ) -> None:
         url = mqtt_url or settings.mqtt_url
         if not url:
@@ -92,7 +142,12 @@ class IngestWorker:
         self.topic = f"$share/{group}/{settings.mqtt_topic}" if group else settings.mqtt_topic
         self.client_id = client_id or settings.mqtt_client_id
         self.session_expiry = session_expiry
+        self.writers = settings.ingest_writers if writers is None else writers
+        if not 1 <= self.writers <= 16:
+            raise ValueError(f"an ingest worker has 1 to 16 writers, not {self.writers}")
         self.inbox: queue.Queue[_Delivery] = queue.Queue()
+        self._taking = threading.Lock()  # one writer at a time takes a chunk and its ticket
+        self.turns = AckTurns()
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -151,21 +206,27 @@ class IngestWorker:
     def run(self, stop: threading.Event, *, maintenance: bool = True) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.session_expiry
-        # How many unacknowledged messages the broker may send us at once: a chunk's worth and more.
-        properties.ReceiveMaximum = min(65_535, max(100, self.settings.ingest_chunk_messages * 4))
+        # How many unacknowledged messages the broker may send us at once: every writer's chunk, and
+        # three more chunks' worth arriving meanwhile.
+        properties.ReceiveMaximum = min(
+            65_535, max(100, self.settings.ingest_chunk_messages * (self.writers + 3))
+        )
         if maintenance:
             self._maintain()
         self.client.connect_async(
             self.broker.host, self.broker.port, keepalive=30, clean_start=False, properties=properties
         )
         self.client.loop_start()
+        writers = [
+            threading.Thread(target=self._write, args=(stop,), name=f"ingest-writer-{n}", daemon=True)
+            for n in range(1, self.writers + 1)
+        ]
+        for writer in writers:
+            writer.start()
         last_maintenance = time.monotonic()
         last_report = time.monotonic()
         try:
-            while not stop.is_set():
-                chunk = self._take_chunk(stop)
-                if chunk:
-                    self._store(chunk, stop)
+            while not stop.wait(1.0):
                 if maintenance and time.monotonic() - last_maintenance > MAINTENANCE_SECONDS:
                     self._maintain()
                     last_maintenance = time.monotonic()
@@ -173,8 +234,35 @@ class IngestWorker:
                     log.info("ingest: %s", self.metrics.snapshot())
                     last_report = time.monotonic()
         finally:
+            stop.set()  # however this thread leaves, the writers leave with it
+            for writer in writers:
+                writer.join()
             self.client.disconnect()
             self.client.loop_stop()
+
+    def _write(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._write_chunk(stop)
+            except Exception:  # a dead writer would leave the worker one short, unnoticed
+                log.exception("an ingest writer failed; it carries on with the next chunk")
+
+    def _write_chunk(self, stop: threading.Event) -> None:
+        with self._taking:
+            chunk = [] if stop.is_set() else self._take_chunk(stop)
+            if not chunk:
+                return
+            ticket = self.turns.draw()
+        try:
+            # A chunk retrying while the database is down holds back the acknowledgements of all
+            # later ones, and with them the broker's flow once the receive maximum is reached: the
+            # backpressure we want, since nothing after it may be acknowledged first.
+            if self._store(chunk, stop) and self.turns.wait_turn(ticket, stop):
+                self._acknowledge(chunk)
+        finally:
+            # Even unacknowledged (stopping, or a failure): later chunks must not wait for this one.
+            # What is not acknowledged the broker sends again when the session resumes.
+            self.turns.done(ticket)
 
     def _take_chunk(self, stop: threading.Event) -> list[_Delivery]:
         try:
@@ -198,26 +286,35 @@ class IngestWorker:
             size += len(delivery.payload)
         return chunk
 
-    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> None:
+    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+        """Store the chunk; False when stopping first (then nothing may be acknowledged: the
+        broker redelivers after restart)."""
         delay = 0.5
         while not stop.is_set():
             try:
                 self.ingestor.ingest([Incoming(d.payload, "mqtt", d.topic) for d in chunk])
-                break
+                return True
             except (OperationalError, DBAPIError) as error:
                 if _is_data_error(error):
                     self._isolate(chunk)
-                    break
+                    return True
                 log.warning("database unavailable (%s); retrying the chunk in %.1f s", error, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 30)
+            except Conflict as error:
+                if not _lost_a_race(error):
+                    log.exception("ingest failed; isolating the chunk's messages")
+                    self._isolate(chunk)
+                    return True
+                # A deadlock or serialization failure with another writer or worker: the other
+                # transaction won, and the whole chunk is simply tried again.
+                log.info("ingest transaction lost a race with another writer; retrying the chunk")
+                stop.wait(0.05)
             except Exception:  # a bug must not stop the stream: find the message and set it aside
                 log.exception("ingest failed; isolating the chunk's messages")
                 self._isolate(chunk)
-                break
-        else:
-            return  # stopping: nothing acknowledged, the broker redelivers after restart
-        self._acknowledge(chunk)
+                return True
+        return False
 
     def _isolate(self, chunk: list[_Delivery]) -> None:
         for delivery in chunk:
@@ -238,6 +335,12 @@ class IngestWorker:
             log.info("telemetry maintenance: %s", done)
         except Exception:
             log.exception("telemetry maintenance failed; ingestion goes on")
+
+
+def _lost_a_race(error: Conflict) -> bool:
+    """The unit of work reports a deadlock or serialization failure as a ``Conflict``."""
+    cause = error.__cause__
+    return isinstance(cause, DBAPIError) and getattr(cause.orig, "sqlstate", None) in {"40001", "40P01"}
 
 
 def _is_data_error(error: DBAPIError) -> bool:
