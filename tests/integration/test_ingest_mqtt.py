@@ -530,3 +530,32 @@ def test_a_chunk_that_loses_a_deadlock_is_stored_whole_on_its_retry_not_set_asid
     assert worker.chunks[lost_at + 1] == worker.chunks[lost_at]
     assert count(database, DeadLetter, probes, column="device_id") == 0
     assert rolled_up(database, RollupMinute, probes) == len(messages)
+
+
+def test_the_inbox_holds_no_more_than_the_receive_maximum_whatever_the_broker_sends(
+    database: Database, settings: Settings
+) -> None:
+    worker = IngestWorker(database, settings, mqtt_url="mqtt://127.0.0.1:1", writers=1)
+
+    def delivered(mid: int) -> mqtt.MQTTMessage:
+        message = mqtt.MQTTMessage(mid=mid, topic=b"coldpledge/v1/o/w/d/telemetry")
+        message.payload, message.qos = b"{}", 1
+        return message
+
+    for mid in range(worker.receive_maximum):
+        worker._on_message(worker.client, None, delivered(mid))
+    one_more = threading.Thread(target=worker._on_message, args=(worker.client, None, delivered(0)))
+    one_more.start()
+    one_more.join(timeout=0.7)
+    assert one_more.is_alive(), "paho's thread waits while the inbox is full"
+    worker.inbox.get()
+    one_more.join(timeout=5)
+    assert not one_more.is_alive()
+    assert worker.inbox.qsize() == worker.receive_maximum
+
+    # Stopping releases a wait for room: that message is never acknowledged and comes back later.
+    stuck = threading.Thread(target=worker._on_message, args=(worker.client, None, delivered(1)))
+    stuck.start()
+    worker._stopping.set()
+    stuck.join(timeout=5)
+    assert not stuck.is_alive()

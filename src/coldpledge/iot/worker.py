@@ -145,7 +145,15 @@ class IngestWorker:
         self.writers = settings.ingest_writers if writers is None else writers
         if not 1 <= self.writers <= 16:
             raise ValueError(f"an ingest worker has 1 to 16 writers, not {self.writers}")
-        self.inbox: queue.Queue[_Delivery] = queue.Queue()
+        # How many unacknowledged messages the broker may send us at once: every writer's chunk, and
+        # three more chunks' worth arriving meanwhile.
+        self.receive_maximum = min(65_535, max(100, settings.ingest_chunk_messages * (self.writers + 3)))
+        # Bounded as well, whatever the broker does: Mosquitto 2.0.11 was seen sending a consumer that
+        # acknowledges as it goes 10,000-37,000 messages past its Receive Maximum when it held a
+        # backlog (benchmarks/ingest.py, 2 million readings: the worker grew to 340 MB). When the
+        # inbox is full, paho's network thread waits, and TCP holds the broker back.
+        self.inbox: queue.Queue[_Delivery] = queue.Queue(maxsize=self.receive_maximum)
+        self._stopping = threading.Event()
         self._taking = threading.Lock()  # one writer at a time takes a chunk and its ticket
         self.turns = AckTurns()
         self.generation = 0
@@ -199,18 +207,19 @@ class IngestWorker:
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.inbox.put(
-            _Delivery(message.mid, message.qos, message.topic, bytes(message.payload), self.generation)
-        )
+        delivery = _Delivery(message.mid, message.qos, message.topic, bytes(message.payload), self.generation)
+        while not self._stopping.is_set():
+            try:
+                self.inbox.put(delivery, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        # Stopping with the inbox full: never acknowledged, so the broker sends it again.
 
     def run(self, stop: threading.Event, *, maintenance: bool = True) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.session_expiry
-        # How many unacknowledged messages the broker may send us at once: every writer's chunk, and
-        # three more chunks' worth arriving meanwhile.
-        properties.ReceiveMaximum = min(
-            65_535, max(100, self.settings.ingest_chunk_messages * (self.writers + 3))
-        )
+        properties.ReceiveMaximum = self.receive_maximum
         if maintenance:
             self._maintain()
         self.client.connect_async(
@@ -235,6 +244,7 @@ class IngestWorker:
                     last_report = time.monotonic()
         finally:
             stop.set()  # however this thread leaves, the writers leave with it
+            self._stopping.set()  # and paho's thread stops waiting for room in the inbox
             for writer in writers:
                 writer.join()
             self.client.disconnect()
