@@ -12,11 +12,11 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coldpledge.db import Base, UTCDateTime
+from coldpledge.evidence import canonical as canonical_json
 
 ENTRY_VERSION = 1
 # Any fixed 64-bit number; it only has to be the same in every process.
@@ -37,7 +37,7 @@ class EvidenceOutbox(Base):
 
 
 def canonical(document: Any) -> bytes:
-    return bytes(rfc8785.dumps(document))
+    return canonical_json.dumps(document)
 
 
 def salted_hash(salt: bytes, payload: Any) -> str:
