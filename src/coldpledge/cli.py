@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -105,6 +107,27 @@ def seed_demo_command() -> None:
     except DomainError as error:
         raise _fail(str(error)) from error
     typer.echo(summary.describe())
+
+
+@app.command("scheduler")
+def scheduler_command(
+    once: Annotated[bool, typer.Option(help="Run one round and print what it did")] = False,
+    interval_seconds: Annotated[float, typer.Option(min=1, help="Seconds between rounds")] = 30,
+) -> None:
+    """Periodic rules (device offline, calibration due), work-order escalation and notification
+    delivery; several may run at once."""
+    from coldpledge.rules import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    database = _database(settings)
+    if once:
+        typer.echo(json.dumps(scheduler.tick(database, settings), default=str))
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler.run(database, settings, stop, interval_seconds)
 
 
 @app.command()

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Chunks stored at once by one worker, each in its own transaction: while the database works
     # on one chunk, the next is parsed and its signatures checked. Acknowledgements stay in order.
     ingest_writers: int = Field(default=2, ge=1, le=16)
+    # Judge readings against the supervision rules as they are stored (issue 5); off only to
+    # measure what the rules cost.
+    rules_on_ingest: bool = True
     # A device is offline when nothing arrived for this many sampling intervals.
     device_offline_intervals: int = Field(default=3, ge=1, le=1000)
     partition_days_ahead: int = Field(default=7, ge=1, le=366)
@@ -68,6 +71,23 @@ class Settings(BaseSettings):
     retention_1m_days: int = Field(default=800, ge=1)
     retention_1h_days: int = Field(default=3650, ge=1)
     retention_dead_letter_days: int = Field(default=90, ge=1)
+    # Notifications (issue 5). Without an SMTP host e-mails wait, unsent, until one is configured.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "coldpledge@localhost"
+    # "starttls" upgrades a plain connection (port 587), "tls" connects over TLS (465), "none" neither.
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # A failed delivery is tried again after base × 2^(attempt−1) seconds (at most the cap), less a
+    # random part of up to half so that receivers coming back up are not hit all at once; after
+    # the last attempt allowed it is given up. The defaults span about a day.
+    delivery_max_attempts: int = Field(default=10, ge=1, le=100)
+    delivery_backoff_base_seconds: float = Field(default=60, gt=0, le=86_400)
+    delivery_backoff_max_seconds: float = Field(default=6 * 3600, gt=0, le=7 * 86_400)
+    delivery_batch: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("secret_key")
     @classmethod

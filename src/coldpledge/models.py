@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coldpledge.alerts.models import Alert, RuleConditionState, WorkOrder, WorkOrderCheckIn, WorkOrderComment
 from coldpledge.audit.models import AuditEvent
 from coldpledge.db import Base
 from coldpledge.evidence.models import (
@@ -25,6 +26,7 @@ from coldpledge.iot.models import (
     RollupMinute,
     TelemetryMessage,
 )
+from coldpledge.notify.models import Delivery, DeliveryAttempt, InboxItem, WebhookSubscription
 from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
 from coldpledge.receipts.models import Pledge, Receipt, ReceiptNotation, Release
 from coldpledge.warehouses.models import (
@@ -39,11 +41,14 @@ from coldpledge.warehouses.models import (
 metadata = Base.metadata
 
 __all__ = [
+    "Alert",
     "Attachment",
     "AttachmentLink",
     "AuditEvent",
     "Commodity",
     "DeadLetter",
+    "Delivery",
+    "DeliveryAttempt",
     "Device",
     "EvidenceCheckpoint",
     "EvidenceCosignature",
@@ -53,6 +58,7 @@ __all__ = [
     "EvidenceTile",
     "EvidenceTimestamp",
     "EvidenceWitness",
+    "InboxItem",
     "IngestChunk",
     "LatestReading",
     "LoginThrottle",
@@ -68,6 +74,7 @@ __all__ = [
     "RollupHour",
     "RollupMinute",
     "Room",
+    "RuleConditionState",
     "Seal",
     "SupervisionPolicy",
     "TelemetryMessage",
@@ -76,5 +83,9 @@ __all__ = [
     "VirtualWarehouseStaff",
     "Warehouse",
     "WebSession",
+    "WebhookSubscription",
+    "WorkOrder",
+    "WorkOrderCheckIn",
+    "WorkOrderComment",
     "metadata",
 ]

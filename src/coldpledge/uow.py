@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -110,6 +111,18 @@ class UnitOfWork:
         self.session.add(event)
         self._pending.append((event, list(related)))
         return event
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the unit that may fail on its own: if it raises, its changes and the events it
+        recorded are undone (the rest of the unit stands) and the exception goes on."""
+        recorded = len(self._pending)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._pending[recorded:]
+            raise
 
     def commit(self) -> None:
         try:

@@ -52,8 +52,12 @@ from coldpledge.evidence import log as evidence_log
 from coldpledge.evidence.keys import load_log_signer
 from coldpledge.evidence.note import COSIGNATURE_V1, Signer, open_note
 from coldpledge.iot import payload
+from coldpledge.uow import UnitOfWork
 from coldpledge.web.deps import Runtime
+from tests.alerting import apply, raise_alert, work_order_of
+from tests.alerting import change as transition
 from tests.iot import public_pem
+from tests.notify import tell
 from tests.support import in_days, now, tiny_png, today
 from tests.world import ORGS, PASSWORD, USERS, World
 
@@ -724,6 +728,96 @@ YS_F18 = seen_by(ROOMS_SEEN, "YS-F18")
 DEVICE_CARERS = only("admin", "keeper", "keeper2", "supervisor", "supervisor2")
 # Of those, the ones who see YS-F18 (Ken and Sue see only their North warehouse).
 YS_F18_CARERS = only("admin", "keeper", "supervisor")
+# The roles that act for their organisation manage its webhooks; viewers and inspectors do not.
+WEBHOOK_ADMINS = only(
+    "admin", "bank", "bank2", "borrower", "borrower2", "keeper", "keeper2", "supervisor", "supervisor2"
+)
+WEBHOOK = {"url": "https://hooks.example.cn/coldpledge", "kinds": ["alert.firing"]}
+
+
+def alices_item(scene: Scene) -> Call:
+    """An inbox item of Alice's (the bank), made as the alerts service makes one."""
+    item, _delivery = tell(
+        scene.client.app.state.runtime.write_session,  # type: ignore[attr-defined]
+        [scene.world.users["bank"]],
+    )
+    return Call({"item_id": item})
+
+
+def banks_webhook(scene: Scene) -> Call:
+    made = scene.act("bank", "POST", f"{API}/webhooks", json=WEBHOOK)
+    return Call({"webhook_id": made["id"]})
+
+
+def a_delivery(scene: Scene) -> Call:
+    """A webhook delivery of a notification to Alice, through her bank's subscription."""
+    scene.act("bank", "POST", f"{API}/webhooks", json=WEBHOOK)
+    _item, delivery = tell(
+        scene.client.app.state.runtime.write_session,  # type: ignore[attr-defined]
+        [scene.world.users["bank"]],
+    )
+    return Call({"delivery_id": delivery})
+
+
+# Alerts and work orders: a critical alert on YS-F18 (goods pledged to Alice's bank), whose work
+# order goes to Ivy, the inspector assigned there; Sam manages supervision and reviews.
+def critical_alert(body: Any = None, *, cleared: bool = False) -> Builder:
+    def build(scene: Scene) -> Call:
+        runtime = _runtime(scene)
+        room = scene.world.rooms["YS-F18"]
+        alert_id = raise_alert(lambda: UnitOfWork(runtime.write_session), room)
+        if cleared:
+            apply(
+                lambda: UnitOfWork(runtime.write_session),
+                room,
+                transition("resolved", subject=f"room:{room}"),
+            )
+        return Call({"alert_id": alert_id}, json=body)
+
+    return build
+
+
+def work_order(body: Any = None, *, steps: tuple[tuple[str, str, Any], ...] = ()) -> Builder:
+    """The response work order of a critical alert on YS-F18, after ``steps`` (persona, action,
+    body) taken through the API."""
+
+    def build(scene: Scene) -> Call:
+        runtime = _runtime(scene)
+        alert_id = raise_alert(lambda: UnitOfWork(runtime.write_session), scene.world.rooms["YS-F18"])
+        order_id = work_order_of(runtime.write_session, alert_id)
+        for persona, action, step_body in steps:
+            scene.act(persona, "POST", f"{API}/work-orders/{order_id}/{action}", json=step_body)
+        return Call({"work_order_id": order_id}, json=body(scene.world) if callable(body) else body)
+
+    return build
+
+
+def work_order_photo(scene: Scene) -> Call:
+    order_id = work_order()(scene).params["work_order_id"]
+    made = scene.client.post(
+        f"{API}/work-orders/{order_id}/attachments",
+        headers=scene.auth("inspector"),
+        files={"file": ("probe.png", tiny_png(77), "image/png")},
+    )
+    assert made.status_code == 201, made.text
+    sha256: str = made.json()["attachments"][0]
+    return Call({"work_order_id": order_id, "sha256": sha256})
+
+
+def work_order_upload(scene: Scene) -> Call:
+    call = work_order()(scene)
+    return Call(call.params, files={"file": ("probe.png", tiny_png(78), "image/png")})
+
+
+# Who acknowledges an alert: supervision, the keeper and the bank's risk officer; who handles a
+# work order in the field: its assignee (Ivy); who runs work orders: the supervision manager (Sam).
+ALERT_ACKNOWLEDGERS = only("bank", "keeper", "supervisor", "inspector")
+COMMENTERS = only("bank", "keeper", "supervisor", "inspector")
+
+
+def stocktake(scene: Scene) -> Call:
+    return Call(json={"kind": "stocktake", "title": "矩阵盘点", "room_id": scene.world.rooms["YS-F18"]})
+
 
 CASES: tuple[Case, ...] = (
     # --- parties ---
@@ -1066,6 +1160,92 @@ CASES: tuple[Case, ...] = (
         frozenset(),
         odd=dict.fromkeys(PERSONAS, 401),
     ),
+    # --- notifications: one's own inbox; one's own organisation's webhooks; the operator's log ---
+    listing("/inbox"),
+    listing("/inbox/unread-count"),
+    Case("POST", f"{API}/inbox/read-all", lambda _scene: NOTHING, EVERYONE, EVERYONE),
+    # Nobody but Alice sees Alice's inbox, not even her colleague or the operator.
+    change("/inbox/{item_id}/read", alices_item, only("bank"), only("bank")),
+    Case("GET", f"{API}/webhooks", lambda _scene: NOTHING, EVERYONE, WEBHOOK_ADMINS, gate=WEBHOOK_ADMINS),
+    Case(
+        "POST",
+        f"{API}/webhooks",
+        lambda _scene: Call(json=WEBHOOK),
+        EVERYONE,
+        WEBHOOK_ADMINS,
+        success=201,
+        gate=WEBHOOK_ADMINS,
+    ),
+    # Another organisation's subscription does not exist for the caller, the operator's included.
+    change(
+        "/webhooks/{webhook_id}/deactivate", banks_webhook, only("bank"), only("bank"), gate=WEBHOOK_ADMINS
+    ),
+    Case("GET", f"{API}/deliveries", lambda _scene: NOTHING, EVERYONE, OPERATOR, gate=OPERATOR),
+    Case("GET", f"{API}/deliveries/{{delivery_id}}", a_delivery, EVERYONE, OPERATOR, gate=OPERATOR),
+    # --- alerts and work orders: whoever sees the room sees them ---
+    listing("/alerts"),
+    listing("/alerts/counts"),
+    read("/alerts/{alert_id}", critical_alert(), ROOMS_SEEN, "YS-F18"),
+    change("/alerts/{alert_id}/acknowledge", critical_alert({}), YS_F18, ALERT_ACKNOWLEDGERS),
+    change("/alerts/{alert_id}/resolve", critical_alert({"resolution": "压缩机已修复"}), YS_F18, MANAGER),
+    change("/alerts/{alert_id}/close", critical_alert({}, cleared=True), YS_F18, MANAGER),
+    listing("/work-orders"),
+    listing("/work-orders/counts"),
+    # Only supervision managers raise work orders; Sue may, but cannot see YS-F18 (a wrong field).
+    change(
+        "/work-orders",
+        stocktake,
+        YS_F18,
+        MANAGER,
+        success=201,
+        gate=only("supervisor", "supervisor2"),
+        unseen=422,
+    ),
+    read("/work-orders/{work_order_id}", work_order(), ROOMS_SEEN, "YS-F18"),
+    # Before any escalation, the assignee and the supervision manager acknowledge.
+    change(
+        "/work-orders/{work_order_id}/acknowledge", work_order({}), YS_F18, only("supervisor", "inspector")
+    ),
+    change(
+        "/work-orders/{work_order_id}/assign",
+        work_order(lambda w: {"user_id": w.users["inspector2"]}),
+        YS_F18,
+        MANAGER,
+    ),
+    change(
+        "/work-orders/{work_order_id}/comments",
+        work_order({"text": "矩阵评论"}),
+        YS_F18,
+        COMMENTERS,
+        success=201,
+    ),
+    change("/work-orders/{work_order_id}/attachments", work_order_upload, YS_F18, COMMENTERS, success=201),
+    read("/work-orders/{work_order_id}/attachments/{sha256}", work_order_photo, ROOMS_SEEN, "YS-F18"),
+    change(
+        "/work-orders/{work_order_id}/check-ins",
+        work_order({"latitude_e6": 30_626_000, "longitude_e6": 122_066_000}),
+        YS_F18,
+        only("supervisor", "inspector"),
+        success=201,
+    ),
+    # Starting and resolving are the assignee's alone; closing is a reviewer's, never hers.
+    change("/work-orders/{work_order_id}/start", work_order({}), YS_F18, only("inspector")),
+    change(
+        "/work-orders/{work_order_id}/resolve",
+        work_order({"resolution": "已处理"}, steps=(("inspector", "start", {}),)),
+        YS_F18,
+        only("inspector"),
+    ),
+    change(
+        "/work-orders/{work_order_id}/close",
+        work_order(
+            {"review_note": "复核通过"},
+            steps=(("inspector", "start", {}), ("inspector", "resolve", {"resolution": "已处理"})),
+        ),
+        YS_F18,
+        MANAGER,
+    ),
+    change("/work-orders/{work_order_id}/cancel", work_order(REASON), YS_F18, MANAGER),
     # --- the evidence log (public) ---
     public("/checkpoint", latest_checkpoint),
     public("/checkpoints/{tree_size}", checkpoint_of_size),

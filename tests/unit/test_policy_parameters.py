@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from coldpledge.warehouses.models import SupervisionMode, TemperatureClass
-from coldpledge.warehouses.policy import PolicyParameters, default_parameters
+from coldpledge.warehouses.policy import PolicyParameters, default_parameters, templates
 
 
 def frozen_body(**changes: Any) -> dict[str, Any]:
@@ -102,3 +102,40 @@ def test_a_dynamic_pledge_with_a_value_or_quantity_floor_is_accepted(floor: dict
 def test_out_of_range_numbers_are_refused(change: dict[str, int]) -> None:
     with pytest.raises(ValidationError, match=next(iter(change))):
         PolicyParameters.model_validate(frozen_body(**change))
+
+
+def test_a_policy_stored_before_the_rule_parameters_existed_is_still_valid() -> None:
+    body = frozen_body()
+    for key in (
+        "sensor_disagreement_min_peers",
+        "stuck_sensor_tolerance_mc",
+        "ltv_warning_bp",
+        "ltv_liquidation_bp",
+        "price_stale_business_days",
+        "clear_minutes",
+        "flap_window_minutes",
+        "flap_max_flips",
+    ):
+        del body[key]
+    for key in ("hysteresis_mc", "mkt_window_hours", "mkt_limit_mc"):
+        del body["temperature"][key]
+    assert PolicyParameters.model_validate(body) == default_parameters(TemperatureClass.FROZEN)
+
+
+def test_the_rule_defaults_follow_the_design() -> None:
+    parameters = default_parameters(TemperatureClass.FROZEN)
+    assert parameters.sensor_disagreement_min_peers == 2
+    assert parameters.price_stale_business_days == 3
+    assert parameters.temperature.mkt_window_hours == 24
+    assert (parameters.ltv_warning_bp, parameters.ltv_liquidation_bp) == (8_000, 9_000)
+
+
+def test_a_liquidation_line_below_the_warning_line_is_refused() -> None:
+    with pytest.raises(ValidationError, match="liquidation line"):
+        PolicyParameters.model_validate(frozen_body(ltv_warning_bp=9_000, ltv_liquidation_bp=8_000))
+
+
+def test_there_is_a_template_for_every_temperature_class() -> None:
+    assert templates() == {
+        temperature_class: default_parameters(temperature_class) for temperature_class in TemperatureClass
+    }

@@ -22,6 +22,8 @@ SECRET_COLUMNS = frozenset(
         "code_sha256",
         "salt",
         "collector_id_salt",
+        # A webhook subscription's HMAC key: shown once to its organisation, to nobody after.
+        "secret",
     }
 )
 

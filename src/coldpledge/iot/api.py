@@ -29,6 +29,7 @@ from coldpledge.iot.schemas import (
     SeriesOut,
 )
 from coldpledge.parties.access import obtain, require
+from coldpledge.rules.service import rules_for
 from coldpledge.warehouses.models import Room
 from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow
 from coldpledge.web.openapi import errors
@@ -253,7 +254,7 @@ def _device_token(request: Request) -> str:
 def _ingestor(request: Request, runtime: RuntimeDep) -> Ingestor:
     ingestor: Ingestor | None = getattr(request.app.state, "ingestor", None)
     if ingestor is None:
-        ingestor = Ingestor(runtime.write_session, clock=runtime.clock)
+        ingestor = Ingestor(runtime.write_session, clock=runtime.clock, rules=rules_for(runtime.settings))
         request.app.state.ingestor = ingestor
     return ingestor
 

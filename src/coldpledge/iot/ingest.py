@@ -86,6 +86,7 @@ class IngestMetrics:
     duplicate_readings: int = 0
     faults: int = 0
     chunks: int = 0
+    rules_failed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -106,6 +107,10 @@ class IngestMetrics:
                 for rejected in outcome.rejected:
                     self.dead_letters[rejected["reason"]] += 1
 
+    def rules_did_fail(self) -> None:
+        with self._lock:
+            self.rules_failed += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -115,6 +120,7 @@ class IngestMetrics:
                 "duplicate_readings": self.duplicate_readings,
                 "faults": self.faults,
                 "chunks": self.chunks,
+                "rules_failed": self.rules_failed,
                 "dead_letters": dict(self.dead_letters),
             }
 
@@ -204,11 +210,15 @@ class Ingestor:
         clock: Callable[[], datetime] = utcnow,
         metrics: IngestMetrics | None = None,
         directory: DeviceDirectory | None = None,
+        rules: Callable[[UnitOfWork, list[Row]], object] | None = None,
     ) -> None:
         self.write_session = write_session
         self.clock = clock
         self.metrics = metrics or IngestMetrics()
         self.directory = directory or DeviceDirectory()
+        # Judges the newly stored readings in the same transaction (``rules.service``); passed in,
+        # so that telemetry does not depend on the rules and alerts built on top of it.
+        self.rules = rules
 
     def ingest(self, chunk: Sequence[Incoming]) -> list[Outcome]:
         """Store a chunk in one transaction; the outcomes are in the chunk's order."""
@@ -297,15 +307,25 @@ class Ingestor:
         rows = self._reading_rows(stored, devices, dead, now)
         senders = _newest_per_sender(stored)
         postgresql = session.get_bind().dialect.name == "postgresql"
+        new_rows: list[Row] = []
         if postgresql:
             counts = ingest_sql.insert_readings(session, rows)
+            partly_new: list[tuple[int, int]] = []
             for item in stored:
                 new, faults = counts.get((item.sender.id, item.message.seq), (0, 0))
                 item.outcome.stored += new
                 item.outcome.faults += faults
                 item.outcome.duplicates += len(item.rows) - new
+                if new == len(item.rows):
+                    new_rows.extend(item.rows)
+                elif new:
+                    partly_new.append((item.sender.id, item.message.seq))
+            if partly_new and self.rules is not None:
+                # Rare (a gateway replaying part of a batch): which of these readings are new only
+                # the server knows; the rules must not judge a reading twice.
+                new_rows.extend(ingest_sql.new_rows_of(session, partly_new, now))
         else:
-            self._store_readings_in_python(session, stored, rows, senders, now)
+            new_rows = self._store_readings_in_python(session, stored, rows, senders, now)
         if dead:
             session.execute(table_of(DeadLetter).insert(), dead)
 
@@ -360,7 +380,21 @@ class Ingestor:
                 [(device_id, item.message.seq, _skew_ms(item, now)) for device_id, item in senders.items()],
                 now,
             )
+        if self.rules is not None and new_rows:
+            self._apply_rules(uow, new_rows)
         return outcomes
+
+    def _apply_rules(self, uow: UnitOfWork, new_rows: list[Row]) -> None:
+        """The rules run under a savepoint: should they fail, the readings are still stored and
+        acknowledged (losing them, or redelivering them for ever, would be worse than a late
+        alert), and the failure is logged and counted."""
+        assert self.rules is not None
+        try:
+            with uow.savepoint():
+                self.rules(uow, new_rows)
+        except Exception:
+            log.exception("the rules failed on %d readings; the readings are stored", len(new_rows))
+            self.metrics.rules_did_fail()
 
     def _judge(
         self, session: Session, incoming: Incoming, message: wire.Message, devices: dict[str, DeviceInfo]
@@ -548,8 +582,8 @@ class Ingestor:
         rows: list[Row],
         senders: dict[int, _Accepted],
         now: datetime,
-    ) -> None:
-        """SQLite: what ``ingest_sql`` has PostgreSQL do, with the same results."""
+    ) -> list[Row]:
+        """SQLite: what ``ingest_sql`` has PostgreSQL do, with the same results; the new rows."""
         inserted = self._insert_readings(session, rows)
         new_rows: list[Row] = []
         for item in stored:
@@ -565,6 +599,7 @@ class Ingestor:
         rollups.apply(session, ((r[0], r[1], rollups.to_ms(r[2]), r[3]) for r in new_rows if not r[4]))
         self._update_latest(session, new_rows)
         self._update_devices(session, senders, new_rows, now)
+        return new_rows
 
     def _insert_readings(self, session: Session, rows: list[Row]) -> set[tuple[int, int, datetime]]:
         found = bulk.insert_new(session, "readings", _READING_COLUMNS, rows, ("device_id", "metric", "ts"))

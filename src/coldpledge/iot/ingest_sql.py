@@ -88,6 +88,23 @@ def insert_readings(
         return {(int(s), int(q)): (int(n), int(f)) for s, q, n, f in cursor.fetchall()}
 
 
+def new_rows_of(
+    session: Session, messages: Sequence[tuple[int, int]], now: datetime
+) -> list[tuple[Any, ...]]:
+    """The new readings of these (sender id, seq) messages, as rows in ``READING_COLUMNS`` order."""
+    _dialect, raw = bulk.driver(session)
+    senders, seqs = (list(column) for column in zip(*messages, strict=True))
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.device_id, n.metric, n.ts, n.value_u, n.fault, r.signed, n.sender_id, n.seq"
+            " FROM new_readings n JOIN unnest(%(senders)s::int4[], %(seqs)s::int8[]) AS m(sender_id, seq)"
+            " USING (sender_id, seq)"
+            " JOIN readings r ON (r.device_id, r.metric, r.ts) = (n.device_id, n.metric, n.ts)",
+            {"senders": senders, "seqs": seqs},
+        )
+        return [(*row, now) for row in cursor.fetchall()]
+
+
 def fold_new_readings(session: Session, now: datetime) -> None:
     """Fold what ``insert_readings`` kept into the rollups, the latest values and the sensors'
     last seen. The caller holds the devices' advisory locks."""

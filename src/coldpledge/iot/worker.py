@@ -45,6 +45,7 @@ from coldpledge.db import Database
 from coldpledge.errors import Conflict
 from coldpledge.iot.ingest import Incoming, IngestMetrics, Ingestor
 from coldpledge.iot.retention import maintain
+from coldpledge.rules.service import rules_for
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class IngestWorker:
         self.database = database
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
-        self.ingestor = Ingestor(database.write_session, metrics=self.metrics)
+        self.ingestor = Ingestor(database.write_session, metrics=self.metrics, rules=rules_for(settings))
         group = shared_group or settings.mqtt_shared_group
         self.topic = f"$share/{group}/{settings.mqtt_topic}" if group else settings.mqtt_topic
         self.client_id = client_id or settings.mqtt_client_id
@@ -385,7 +386,15 @@ def serve_metrics(metrics: IngestMetrics, port: int) -> ThreadingHTTPServer:
     return server
 
 
-_COUNTERS = ("messages", "readings", "duplicate_messages", "duplicate_readings", "faults", "chunks")
+_COUNTERS = (
+    "messages",
+    "readings",
+    "duplicate_messages",
+    "duplicate_readings",
+    "faults",
+    "chunks",
+    "rules_failed",
+)
 
 
 def run_worker(

@@ -44,6 +44,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
+    # Where notifications are e-mailed; without one the user gets them in the inbox only.
+    email: Mapped[str | None] = mapped_column(String(254))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     role: Mapped[Role] = mapped_column(choice_column(Role, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(200))

@@ -82,10 +82,36 @@ VIEW = frozenset(
         "receipt:view",
         "release:view",
         "device:view",
+        "alert:view",
+        "work_order:view",
     }
 )
+# Webhook subscriptions for one's own organisation: the roles that act for it, not its viewers.
+WEBHOOKS = frozenset({"webhook:view", "webhook:create", "webhook:deactivate"})
 # Installing and looking after devices: the operator, and the keeper or supervisor in its own rooms.
 DEVICE_CARE = frozenset({"device:register", "device:bind", "device:rotate_key", "device:retire"})
+# Work orders in the field: the supervisor's inspectors and managers.
+WORK_ORDER_FIELD = frozenset(
+    {
+        "alert:acknowledge",
+        "work_order:acknowledge",
+        "work_order:comment",
+        "work_order:check_in",
+        "work_order:start",
+        "work_order:resolve",
+    }
+)
+# Running work orders: the supervision manager raises, assigns, reviews, closes and cancels them.
+WORK_ORDER_MANAGEMENT = frozenset(
+    {
+        "alert:resolve",
+        "alert:close",
+        "work_order:create",
+        "work_order:assign",
+        "work_order:close",
+        "work_order:cancel",
+    }
+)
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     # The operator runs the platform: it sets parties and supervision up and can freeze on a court
@@ -101,8 +127,10 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "receipt:freeze",
         "receipt:unfreeze",
         "dead_letter:view",
+        "delivery:view",
     }
-    | DEVICE_CARE,
+    | DEVICE_CARE
+    | WEBHOOKS,
     Role.BANK_RISK_OFFICER: VIEW
     | {
         "receipt:accept_pledge",
@@ -116,7 +144,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "release:approve",
         "release:reject",
         "release:cancel",
-    },
+    }
+    | WEBHOOKS
+    | {"alert:acknowledge", "work_order:acknowledge", "work_order:comment"},
     Role.BANK_VIEWER: VIEW,
     Role.BORROWER_FINANCE: VIEW
     | {
@@ -130,7 +160,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "receipt:cancel_loss_report",
         "receipt:cancel",
         "release:cancel",
-    },
+    }
+    | WEBHOOKS,
     Role.KEEPER_STAFF: VIEW
     | {
         "warehouse:create",
@@ -150,7 +181,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "receipt:report_loss",
         "receipt:cancel_loss_report",
     }
-    | DEVICE_CARE,
+    | DEVICE_CARE
+    | WEBHOOKS
+    | {"alert:acknowledge", "work_order:comment"},
     Role.SUPERVISION_MANAGER: VIEW
     | {
         "virtual_warehouse:manage_windows",
@@ -162,8 +195,13 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "seal:seal",
         "seal:unseal",
     }
-    | DEVICE_CARE,
-    Role.INSPECTOR: VIEW | {"lot:inspect", "lot:stocktake", "lot:attach", "seal:seal", "seal:unseal"},
+    | DEVICE_CARE
+    | WEBHOOKS
+    | WORK_ORDER_FIELD
+    | WORK_ORDER_MANAGEMENT,
+    Role.INSPECTOR: VIEW
+    | {"lot:inspect", "lot:stocktake", "lot:attach", "seal:seal", "seal:unseal"}
+    | WORK_ORDER_FIELD,
     Role.GUARANTOR_VIEWER: VIEW,
     Role.INSURER_VIEWER: VIEW,
 }

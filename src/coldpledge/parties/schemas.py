@@ -42,6 +42,8 @@ class UserIn(BaseModel):
     organisation_id: int = Field(strict=True, gt=0, le=MAX_ID)
     role: Role
     password: str = Field(min_length=10, max_length=200)
+    # Where notifications are e-mailed (optional); not shown in the user directory.
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UserOut(BaseModel):

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 
+from coldpledge.alerts.models import Alert, WorkOrder
 from coldpledge.inventory.models import AttachmentLink, Commodity, Lot, Operation, Seal
 from coldpledge.iot.models import DeadLetter, Device
 from coldpledge.parties.models import Organisation, User
@@ -148,6 +149,26 @@ def seals_rule(p: Principal) -> ColumnElement[bool]:
     return or_(Seal.lot_id.in_(_lot_ids(p)), Seal.room_id.in_(_room_ids(p)))
 
 
+def _placed(p: Principal, room: Any, vw: Any, warehouse: Any) -> ColumnElement[bool]:
+    """Alerts and work orders follow the most precise place they name: whoever sees the room (a
+    bank: the rooms its collateral is in), else the virtual warehouse, else the warehouse."""
+    return or_(
+        and_(room.is_not(None), room.in_(_room_ids(p))),
+        and_(room.is_(None), vw.is_not(None), vw.in_(_vw_ids(p))),
+        and_(room.is_(None), vw.is_(None), warehouse.in_(_warehouse_ids(p))),
+    )
+
+
+def alerts_rule(p: Principal) -> ColumnElement[bool]:
+    return _placed(p, Alert.room_id, Alert.virtual_warehouse_id, Alert.warehouse_id)
+
+
+def work_orders_rule(p: Principal) -> ColumnElement[bool]:
+    # Whoever a work order is assigned (or escalated by assignment) to sees it.
+    placed = _placed(p, WorkOrder.room_id, WorkOrder.virtual_warehouse_id, WorkOrder.warehouse_id)
+    return or_(placed, WorkOrder.assignee_user_id == p.user_id) if p.user_id is not None else placed
+
+
 def _everyone(_p: Principal) -> ColumnElement[bool]:
     return true()
 
@@ -172,4 +193,6 @@ RULES: dict[type, Rule] = {
     Receipt: receipts_rule,
     Pledge: lambda p: Pledge.receipt_id.in_(_visible_receipt_ids(p)),
     Release: lambda p: Release.receipt_id.in_(_visible_receipt_ids(p)),
+    Alert: alerts_rule,
+    WorkOrder: work_orders_rule,
 }

@@ -191,6 +191,7 @@ def create_user(uow: UnitOfWork, settings: Settings, principal: Principal, data:
         user = User(
             username=data.username,
             display_name=data.display_name,
+            email=data.email,
             organisation_id=org.id,
             role=data.role,
             password_hash=security.hash_password(settings, data.password),

@@ -22,6 +22,12 @@ class TemperatureRule(BaseModel):
     critical_minutes: int = Field(ge=1)
     cumulative_excursion_minutes_per_24h: int = Field(default=60, ge=1)
     rate_of_rise_mc_per_10min: int = Field(default=3000, ge=1)
+    # A firing band resolves once the value is back inside the band by this margin for
+    # ``PolicyParameters.clear_minutes``: a probe hovering on the line does not flap.
+    hysteresis_mc: int = Field(default=500, ge=0)
+    # MKT over the window above this line is a warning; None takes the warning line above.
+    mkt_window_hours: int = Field(default=24, ge=1, le=24 * 30)
+    mkt_limit_mc: int | None = None
 
 
 class PolicyParameters(BaseModel):
@@ -45,6 +51,19 @@ class PolicyParameters(BaseModel):
     min_control_value_fen: int | None = Field(default=None, ge=0)
     min_control_quantity_g: int | None = Field(default=None, ge=0)
     alert_recipients_min: int = Field(default=3, ge=1)
+    sensor_disagreement_min_peers: int = Field(default=2, ge=1)
+    # A probe is stuck when it varies by less than this over ``stuck_sensor_minutes`` while a
+    # neighbour moves by more.
+    stuck_sensor_tolerance_mc: int = Field(default=100, ge=0)
+    ltv_warning_bp: int = Field(default=8000, ge=1, le=100_000)
+    ltv_liquidation_bp: int = Field(default=9000, ge=1, le=100_000)
+    price_stale_business_days: int = Field(default=3, ge=1, le=60)
+    # Condition hygiene shared by every rule: a firing condition resolves only after it has
+    # been clear this long, and one that flipped ``flap_max_flips`` times within
+    # ``flap_window_minutes`` is held firing (flapping) until it has been clear a whole window.
+    clear_minutes: int = Field(default=5, ge=0)
+    flap_window_minutes: int = Field(default=60, ge=1)
+    flap_max_flips: int = Field(default=4, ge=2)
 
     @model_validator(mode="after")
     def _dynamic_needs_a_floor(self) -> PolicyParameters:
@@ -54,6 +73,8 @@ class PolicyParameters(BaseModel):
             and self.min_control_quantity_g is None
         ):
             raise ValueError("a dynamic pledge needs a minimum control value or quantity")
+        if self.ltv_liquidation_bp < self.ltv_warning_bp:
+            raise ValueError("the liquidation line cannot be below the warning line")
         return self
 
 
@@ -78,3 +99,11 @@ def default_parameters(temperature_class: TemperatureClass) -> PolicyParameters:
             critical_minutes=10,
         )
     return PolicyParameters(temperature=rule)
+
+
+def templates() -> dict[TemperatureClass, PolicyParameters]:
+    """One policy template per temperature class, from which a room's policy is copied."""
+    return {
+        temperature_class: default_parameters(temperature_class)
+        for temperature_class in list(TemperatureClass)
+    }

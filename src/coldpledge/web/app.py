@@ -77,9 +77,11 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def _install_routes(app: FastAPI) -> None:
+    from coldpledge.alerts.api import router as alerts_router
     from coldpledge.evidence.api import router as evidence_router
     from coldpledge.inventory.api import router as inventory_router
     from coldpledge.iot.api import router as iot_router
+    from coldpledge.notify.api import router as notify_router
     from coldpledge.parties.api import router as parties_router
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
@@ -92,6 +94,8 @@ def _install_routes(app: FastAPI) -> None:
         receipts_router,
         iot_router,
         evidence_router,
+        alerts_router,
+        notify_router,
         pages_router,
     ):
         app.include_router(router)

@@ -1,0 +1,230 @@
+"""Event-time evaluation of one rule over one scope (a device or a room), with late readings.
+
+A state keeps the points of the last few windows in event-time order. A point newer than all
+seen is judged at once; an older one is inserted in order and the live part of the buffer is
+replayed from the base (the conditions as they stood before it), so a late reading moves the
+condition as if it had come in time. A point older than the base is counted in ``late_ignored``
+and left out of live conditions (the periodic rules still see it in storage).
+
+The base advances by checkpoints: the conditions are copied before the first point a window past
+the base, and that copy becomes the base once the newest point is another window on. So a reading
+up to one window late (never less than ``MIN_LATENESS_MS``) is always replayed, each point is
+judged once on the normal path, and a state holds at most about three windows of points.
+
+Transitions already emitted are remembered while they are inside the buffer, so a replay emits
+only what is new (see ``RuleState._reconcile``). A transition told before a late reading moved it
+keeps the moment it was told with.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coldpledge.rules.conditions import (
+    FIRING,
+    INACTIVE,
+    Condition,
+    Hygiene,
+    Level,
+    Transition,
+    TransitionState,
+    from_ms,
+    to_ms,
+)
+
+# (ts_ms, device_id, value_u, fault, metric)
+Point = tuple[int, int, int, int, int]
+
+MIN_LATENESS_MS = 15 * 60_000
+
+
+class Evaluator(Protocol):
+    rule: str
+    levels: Sequence[Level]
+    hygiene: Hygiene
+    window_ms: int  # lookback the judgement needs and lateness tolerated, whichever is longer
+
+    def subject(self, point: Point) -> str: ...
+
+    def judge(self, buffer: list[Point], index: int) -> int: ...
+
+    def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]: ...
+
+
+@dataclass(slots=True)
+class RuleState:
+    buffer: list[Point] = field(default_factory=list)
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    base_key: tuple[int, int] | None = None  # every point before it is inside ``base``
+    base: dict[str, Condition] = field(default_factory=dict)
+    checkpoint: tuple[tuple[int, int], dict[str, Condition]] | None = None
+    emitted: list[tuple[str, str, str, int]] = field(default_factory=list)  # subject, state, severity, ms
+    late_ignored: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "buffer": [list(point) for point in self.buffer],
+            "conditions": {subject: c.to_json() for subject, c in self.conditions.items()},
+            "base_key": list(self.base_key) if self.base_key is not None else None,
+            "base": {subject: c.to_json() for subject, c in self.base.items()},
+            "checkpoint": (
+                None
+                if self.checkpoint is None
+                else [list(self.checkpoint[0]), {s: c.to_json() for s, c in self.checkpoint[1].items()}]
+            ),
+            "emitted": [list(item) for item in self.emitted],
+            "late_ignored": self.late_ignored,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuleState:
+        checkpoint = data["checkpoint"]
+        base_key = data["base_key"]
+        return cls(
+            buffer=[(p[0], p[1], p[2], p[3], p[4]) for p in data["buffer"]],
+            conditions={s: Condition.from_json(c) for s, c in data["conditions"].items()},
+            base_key=(base_key[0], base_key[1]) if base_key is not None else None,
+            base={s: Condition.from_json(c) for s, c in data["base"].items()},
+            checkpoint=(
+                None
+                if checkpoint is None
+                else (
+                    (checkpoint[0][0], checkpoint[0][1]),
+                    {s: Condition.from_json(c) for s, c in checkpoint[1].items()},
+                )
+            ),
+            emitted=[(e[0], e[1], e[2], e[3]) for e in data["emitted"]],
+            late_ignored=data["late_ignored"],
+        )
+
+    def feed(self, evaluator: Evaluator, points: Sequence[Point], out: list[Transition]) -> None:
+        """Judge ``points`` (any order) and append the transitions they make to ``out``."""
+        buffer = self.buffer
+        start = len(buffer)
+        replay = False
+        for point in sorted(points) if len(points) > 1 else points:
+            key = (point[0], point[1])
+            if self.base_key is not None and key < self.base_key:
+                self.late_ignored += 1
+                continue
+            if not buffer or key > (buffer[-1][0], buffer[-1][1]):
+                buffer.append(point)
+                continue
+            index = bisect_left(buffer, key, key=_key)
+            if index < len(buffer) and _key(buffer[index]) == key:
+                continue  # delivered twice
+            buffer.insert(index, point)
+            replay = True
+        if replay:
+            self.conditions = {subject: c.copy() for subject, c in self.base.items()}
+            self.checkpoint = None
+            start = 0 if self.base_key is None else bisect_left(buffer, self.base_key, key=_key)
+        self._judge(evaluator, start, out, replayed=replay)
+        self._advance(evaluator)
+
+    def _judge(self, evaluator: Evaluator, start: int, out: list[Transition], *, replayed: bool) -> None:
+        buffer, conditions = self.buffer, self.conditions
+        rule, levels, hygiene = evaluator.rule, evaluator.levels, evaluator.hygiene
+        origin = self.base_key[0] if self.base_key is not None else (buffer[0][0] if buffer else 0)
+        checkpoint_at = origin + evaluator.window_ms
+        fresh: list[Transition] = []
+        for index in range(start, len(buffer)):
+            point = buffer[index]
+            if self.checkpoint is None and point[0] >= checkpoint_at:
+                self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in conditions.items()})
+            subject = evaluator.subject(point)
+            condition = conditions.get(subject)
+            if condition is None:
+                condition = conditions[subject] = Condition()
+            met = evaluator.judge(buffer, index)
+            condition.step(
+                rule, subject, point[0], met, levels, hygiene, _describer(evaluator, buffer, index), fresh
+            )
+        if replayed:
+            self._reconcile(rule, levels, fresh, out)
+        else:
+            self.emitted.extend((t.subject, t.state, t.severity, to_ms(t.at)) for t in fresh)
+            out.extend(fresh)
+
+    def _reconcile(
+        self, rule: str, levels: Sequence[Level], fresh: list[Transition], out: list[Transition]
+    ) -> None:
+        """After a replay, tell only what was not told: per subject, the replayed transitions that
+        repeat the told ones in kind (state and severity) are not repeated, even when the late
+        reading moved their moment; from the first difference on they are new. When the replay
+        told less than was told before, the subject's state as now found is told again if it
+        differs from the last told (a firing withdrawn is resolved, a resolution withdrawn fires)."""
+        told: dict[str, list[tuple[str, str, str, int]]] = {}
+        for item in self.emitted:
+            told.setdefault(item[0], []).append(item)
+        matched: dict[str, int] = {}
+        diverged: set[str] = set()
+        emitted: list[tuple[str, str, str, int]] = []
+        for transition in fresh:
+            subject = transition.subject
+            earlier = told.get(subject, [])
+            position = matched.get(subject, 0)
+            if subject not in diverged and position < len(earlier):
+                item = earlier[position]
+                if (item[1], item[2]) == (transition.state, transition.severity):
+                    matched[subject] = position + 1
+                    emitted.append(item)
+                    continue
+            diverged.add(subject)
+            emitted.append((subject, transition.state, transition.severity, to_ms(transition.at)))
+            out.append(transition)
+        for subject, earlier in told.items():
+            left = earlier[matched.get(subject, 0) :]
+            if not left or subject in diverged:
+                continue
+            last = left[-1]
+            condition = self.conditions.get(subject)
+            status = INACTIVE if condition is None else condition.status
+            state: TransitionState
+            if status == INACTIVE:
+                state, severity = "resolved", last[2]
+            elif status == FIRING and condition is not None:
+                state, severity = "firing", levels[max(condition.fired, 0)].severity
+            else:
+                state, severity = "pending", levels[0].severity
+            if (last[1], last[2]) == (state, severity):
+                continue
+            at = self.buffer[-1][0]
+            emitted.append((subject, state, severity, at))
+            out.append(
+                Transition(
+                    rule,
+                    subject,
+                    state,
+                    severity,
+                    from_ms(at),
+                    {},
+                    "corrected: a late reading changed the condition",
+                )
+            )
+        emitted.sort(key=lambda item: item[3])
+        self.emitted = emitted
+
+    def _advance(self, evaluator: Evaluator) -> None:
+        if self.checkpoint is None or not self.buffer:
+            return
+        key, conditions = self.checkpoint
+        if self.buffer[-1][0] - key[0] < evaluator.window_ms:
+            return
+        self.base_key, self.base, self.checkpoint = key, conditions, None
+        keep_from = bisect_left(self.buffer, (key[0] - evaluator.window_ms, -1), key=_key)
+        del self.buffer[:keep_from]
+        self.emitted = [item for item in self.emitted if item[3] >= key[0]]
+
+
+def _key(point: Point) -> tuple[int, int]:
+    return (point[0], point[1])
+
+
+def _describer(
+    evaluator: Evaluator, buffer: list[Point], index: int
+) -> Callable[[], tuple[dict[str, Any], str]]:
+    return lambda: evaluator.describe(buffer, index)
