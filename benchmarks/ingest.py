@@ -61,6 +61,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ from sqlalchemy import func, select
 from tests.iot import Sender, new_device
 from tests.mqtt import MosquittoBroker
 
-from benchmarks.common import migrated_database
+from benchmarks.common import migrated_database, percentiles
 from benchmarks.ingest_processes import (
     ROOT,
     Publishers,
@@ -84,6 +85,8 @@ from benchmarks.ingest_processes import (
     start_profile,
     summarise_profile,
 )
+from benchmarks.mqtt_wire import Outbox, WirePublisher
+from coldpledge.alerts.models import Alert
 from coldpledge.db import Database
 from coldpledge.iot import payload
 from coldpledge.iot.models import (
@@ -99,9 +102,13 @@ from coldpledge.iot.models import (
 from coldpledge.parties import service as parties
 from coldpledge.parties.policy import SYSTEM, PartyType, Principal, Role
 from coldpledge.parties.schemas import OrganisationIn
+from coldpledge.rules.catalogue import CATALOGUE, PERIODIC_RULES
+from coldpledge.rules.evaluators import TEMPERATURE
+from coldpledge.rules.room import RoomContext, RoomRules
 from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import TemperatureClass
+from coldpledge.warehouses.policy import default_parameters
 from coldpledge.warehouses.schemas import RoomIn, WarehouseIn
 
 SENSORS_PER_GATEWAY = 50
@@ -169,9 +176,19 @@ class Streams:
 
 
 def gateway_streams(
-    database: Database, rooms: list[int], gateways: int, steps: int, interval: timedelta, seed: int
+    database: Database,
+    rooms: list[int],
+    gateways: int,
+    steps: int,
+    interval: timedelta,
+    seed: int,
+    hot: int = 0,
+    sensors_out: list[list[Sender]] | None = None,
 ) -> Streams:
-    """Per gateway, its ``steps`` signed batches of one reading from each of its 50 sensors."""
+    """Per gateway, its ``steps`` signed batches of one reading from each of its 50 sensors, around
+    -20 °C (σ 0.3 °C). The first sensor of each of the first ``hot`` gateways jumps to -14 °C
+    half-way through (its compressor failed): rate of rise fires at once, the band's critical line
+    after 10 minutes, disagreement with its room after 15. The same seed gives the same values."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - (steps + 2) * interval
     streams = Streams()
@@ -182,12 +199,17 @@ def gateway_streams(
             register(database, room, DeviceKind.TEMPERATURE, signing=False, gateway=gateway)
             for _ in range(SENSORS_PER_GATEWAY)
         ]
+        if sensors_out is not None:
+            sensors_out.append(sensors)
         stream = []
         for step in range(steps):
             ts = payload.format_ts(start + step * interval)
+            values = [round(rng.gauss(-20.0, 0.3), 2) for _ in sensors]
+            if g < hot and step >= steps // 2:
+                values[0] = -14.0
             readings = [
-                {"device": s.code, "ts": ts, "metric": "temperature", "value": value(rng), "unit": "Cel"}
-                for s in sensors
+                {"device": s.code, "ts": ts, "metric": "temperature", "value": v, "unit": "Cel"}
+                for s, v in zip(sensors, values, strict=True)
             ]
             sent_at = start + step * interval + timedelta(seconds=2)
             stream.append((gateway.topic, payload.encode(gateway.message(readings, sent_at=sent_at))))
@@ -246,6 +268,7 @@ class Bench:
     broker: MosquittoBroker
     args: argparse.Namespace
     folder: Path
+    rules: bool = True  # COLDPLEDGE_RULES_ON_INGEST of the workers started next
 
     @property
     def broker_pid(self) -> int:
@@ -269,6 +292,7 @@ def start_worker(bench: Bench, log: IO[bytes], group: str | None) -> subprocess.
         "COLDPLEDGE_INGEST_CHUNK_WAIT_MS": str(bench.args.chunk_wait_ms),
         "COLDPLEDGE_INGEST_WRITERS": str(bench.args.writers),
         "COLDPLEDGE_LOG_KEY_FILE": str(bench.folder / "evidence-log.key"),
+        "COLDPLEDGE_RULES_ON_INGEST": "true" if bench.rules else "false",
     }
     command = [sys.executable, "-m", "coldpledge.cli", "ingest", "--mqtt-url", bench.broker.url]
     # No session outlives the worker: later runs must not queue messages for it in the broker.
@@ -397,7 +421,9 @@ def ingest(
     }
 
 
-def scenario(bench: Bench, name: str, streams: Streams, per_message: int) -> dict[str, Any]:
+def scenario(
+    bench: Bench, name: str, streams: Streams, per_message: int, *, baselines: bool = True
+) -> dict[str, Any]:
     """The two baselines and the ingest worker, on the same messages."""
     messages = sum(map(len, streams.messages))
     readings = messages * per_message
@@ -406,7 +432,7 @@ def scenario(bench: Bench, name: str, streams: Streams, per_message: int) -> dic
     files = slices(streams.messages, bench.args.publishers, bench.folder, name)
     sizes = [len(body) for stream in streams.messages for _, body in stream]
     runs: dict[str, dict[str, Any]] = {}
-    for work in ("json", "parse"):
+    for work in ("json", "parse") if baselines else ():
         runs[f"bare_{work}"] = run = bare_subscriber(
             bench.broker.port, bench.broker_pid, bench.publishers(files), messages, work, keys, bench.window
         )
@@ -414,11 +440,15 @@ def scenario(bench: Bench, name: str, streams: Streams, per_message: int) -> dic
         # CPU per unit does not depend on what else the machine is doing as much as rates do.
         run["subscriber_cpu_us_per_message"] = round(1e6 * run["subscriber_cpu_s"] / messages)
     profile = bench.args.profile / f"{name}.txt" if bench.args.profile else None
+    alerts_before = alert_count(bench.database)
     stored = ingest(bench, files, readings, messages, profile)
     stored["worker_cpu_us_per_message"] = round(1e6 * stored["worker_cpu_s"] / messages)
-    stored["worker_cpu_us_per_reading"] = round(1e6 * stored["worker_cpu_s"] / readings, 1)
+    stored["worker_cpu_us_per_reading"] = round(1e6 * stored["worker_cpu_s"] / readings, 2)
+    stored["rules_on_ingest"] = bench.rules
+    stored["alerts_opened"] = alert_count(bench.database) - alerts_before
     for path in files:
         path.unlink()
+    ratios = {f"time_ratio_to_{base}": round(stored["seconds"] / runs[base]["seconds"], 2) for base in runs}
     return {
         "messages": messages,
         "readings": readings,
@@ -426,8 +456,123 @@ def scenario(bench: Bench, name: str, streams: Streams, per_message: int) -> dic
         **runs,
         "ingest": stored,
         **({"ingest_profile": summarise_profile(profile)} if profile else {}),
-        "time_ratio_to_bare_json": round(stored["seconds"] / runs["bare_json"]["seconds"], 2),
-        "time_ratio_to_bare_parse": round(stored["seconds"] / runs["bare_parse"]["seconds"], 2),
+        **ratios,
+    }
+
+
+def alert_count(database: Database) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(Alert)) or 0)
+
+
+def rules_per_reading() -> dict[str, Any]:
+    """What judges each temperature reading on the ingest path, and what runs only periodically."""
+    room = RoomRules(
+        default_parameters(TemperatureClass.FROZEN),
+        RoomContext(room_id=0, temperature_class=TemperatureClass.FROZEN),
+    )
+    on_reading = sorted(rule.rule for rule, _ in room.rules_for_metric(TEMPERATURE))
+    periodic = sorted(code.value for code in PERIODIC_RULES if CATALOGUE[code].subject in ("device", "room"))
+    return {
+        "policy": "frozen template (DESIGN §5 defaults)",
+        "judged_per_temperature_reading": on_reading,
+        "periodic_per_device_or_room": periodic,
+    }
+
+
+def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot: int) -> dict[str, Any]:
+    """Reading to committed alert at a steady ``rate`` readings/s: gateway batches are published
+    by one paced MQTT client in this process (the publish moment of each message recorded), the
+    worker judges them with the rules on, and the alerts table is polled every 10 ms. A hot sensor
+    per gateway of the first ``hot`` jumps to -14 °C; latency is the moment its alert was first
+    seen committed minus the moment the message holding the alert's trigger reading was published
+    (an upper bound: it includes up to one poll)."""
+    gateways = max(hot, 20)
+    per_second = max(1, rate // SENSORS_PER_GATEWAY)
+    steps = max(4, int(seconds * per_second / gateways))
+    sensors: list[list[Sender]] = []
+    streams = gateway_streams(
+        bench.database, rooms, gateways, steps, timedelta(seconds=60), seed=3, hot=hot, sensors_out=sensors
+    )
+    ordered = [stream[step] for step in range(steps) for stream in streams.messages]
+    # (sensor id, ts ms) -> index of the message carrying it
+    carrying: dict[tuple[int, int], int] = {}
+    for index, (_, body) in enumerate(ordered):
+        document = json.loads(body)
+        g = index % gateways
+        for position, item in enumerate(document["readings"]):
+            moment = datetime.fromisoformat(item["ts"].replace("Z", "+00:00"))
+            carrying[(sensors[g][position].id, round(moment.timestamp() * 1000))] = index
+    published: list[float] = [0.0] * len(ordered)
+    bench.rules = True
+    seen: dict[int, float] = {}  # alert id -> first seen committed
+    triggers: dict[int, tuple[str, dict[str, Any]]] = {}
+    with (bench.folder / "worker-latency.log").open("wb") as log:
+        worker = start_worker(bench, log, None)
+        try:
+            client = WirePublisher(
+                "127.0.0.1", bench.broker.port, client_id=f"bench-paced-{uuid.uuid4().hex[:6]}"
+            )
+            tick = 0.01
+            batch = max(1, round(per_second * tick))
+            done = threading.Event()
+
+            def pace() -> None:
+                started = time.monotonic()
+                for first in range(0, len(ordered), batch):
+                    due = started + (first // batch) * tick
+                    if (wait := due - time.monotonic()) > 0:
+                        time.sleep(wait)
+                    now = time.monotonic()
+                    for index in range(first, min(first + batch, len(ordered))):
+                        published[index] = now
+                    client.publish(Outbox.of(ordered[first : first + batch]), batch)
+                done.set()
+
+            thread = threading.Thread(target=pace)
+            thread.start()
+            deadline = None
+            while True:
+                with bench.database.reading() as session:
+                    # Two writers may commit out of id order: ask for every alert not seen yet.
+                    query = select(Alert.id, Alert.rule, Alert.trigger)
+                    if seen:
+                        query = query.where(Alert.id.not_in(list(seen)))
+                    for alert_id, rule, trigger in session.execute(query):
+                        seen[alert_id] = time.monotonic()
+                        triggers[alert_id] = (rule, trigger or {})
+                if done.is_set():
+                    deadline = deadline or time.monotonic() + 5
+                    if time.monotonic() > deadline:
+                        break
+                time.sleep(0.01)
+            thread.join()
+            client.disconnect()
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.communicate(timeout=60)
+    latencies: dict[str, list[float]] = {}
+    unmatched = 0
+    for alert_id, (rule, trigger) in triggers.items():
+        if "device" not in trigger or "ts" not in trigger:
+            unmatched += 1
+            continue
+        moment = datetime.fromisoformat(trigger["ts"])
+        carrier = carrying.get((trigger["device"], round(moment.timestamp() * 1000)))
+        if carrier is None or not published[carrier]:
+            unmatched += 1
+            continue
+        latencies.setdefault(rule, []).append(1000 * (seen[alert_id] - published[carrier]))
+    every = [value for values in latencies.values() for value in values]
+    return {
+        "readings_per_s": rate,
+        "seconds": round(len(ordered) / per_second, 1),
+        "messages": len(ordered),
+        "alerts": len(triggers),
+        "alerts_not_from_this_run": unmatched,
+        "latency_ms": percentiles(every) if every else None,
+        "latency_ms_by_rule": {rule: percentiles(values) for rule, values in latencies.items()},
+        "how": "first seen committed (polled every 10 ms) minus publish of the trigger reading's message",
     }
 
 
@@ -460,6 +605,17 @@ def options() -> argparse.Namespace:
         help=f"comma-separated, of {', '.join(SCENARIOS)}",
     )
     parser.add_argument("--skip-unsigned", action="store_true", help="leave out single_unsigned")
+    parser.add_argument(
+        "--rules",
+        choices=("on", "off", "both"),
+        default="on",
+        help="COLDPLEDGE_RULES_ON_INGEST of the worker; both: the gateway scenario rules off, then on",
+    )
+    parser.add_argument("--hot-sensors", type=int, default=5, help="sensors that jump to -14 °C (rules on)")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=20.0, help="paced reading-to-alert run (0: none)"
+    )
+    parser.add_argument("--latency-rate", type=int, default=50_000, help="readings/s of the paced run")
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the worker")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     args = parser.parse_args()
@@ -512,14 +668,45 @@ def main() -> None:
             bench = Bench(database, broker, args, Path(name))
             rooms = site(database, 4)
             if "gateway_batches" in args.scenarios:
-                made = time.monotonic()
-                streams = gateway_streams(database, rooms, args.gateways, steps, interval, seed=1)
-                setup["gateway_batches"] = round(time.monotonic() - made, 1)
-                report["gateway_batches"] = {
-                    "gateways": args.gateways,
-                    "sensors": args.gateways * SENSORS_PER_GATEWAY,
-                    **scenario(bench, "gateway_batches", streams, SENSORS_PER_GATEWAY),
-                }
+                hot = args.hot_sensors if args.rules != "off" else 0
+                runs: dict[str, dict[str, Any]] = {}
+                for mode in ("off", "on") if args.rules == "both" else (args.rules,):
+                    # Rules off then on: the same readings from a twin set of devices (the same
+                    # seed), each with its baselines only once.
+                    bench.rules = mode == "on"
+                    made = time.monotonic()
+                    streams = gateway_streams(
+                        database, rooms, args.gateways, steps, interval, seed=1, hot=hot
+                    )
+                    setup[f"gateway_batches_rules_{mode}"] = round(time.monotonic() - made, 1)
+                    runs[mode] = {
+                        "gateways": args.gateways,
+                        "sensors": args.gateways * SENSORS_PER_GATEWAY,
+                        "hot_sensors": hot,
+                        **scenario(
+                            bench, "gateway_batches", streams, SENSORS_PER_GATEWAY, baselines=not runs
+                        ),
+                    }
+                if args.rules == "both":
+                    off, on = runs["off"]["ingest"], runs["on"]["ingest"]
+                    report["gateway_batches"] = {
+                        "rules_off": runs["off"],
+                        "rules_on": runs["on"],
+                        "rules_on_over_off": {
+                            "ingest_seconds": round(on["seconds"] / off["seconds"], 3),
+                            "worker_cpu_per_reading": round(
+                                on["worker_cpu_us_per_reading"] / off["worker_cpu_us_per_reading"], 3
+                            ),
+                        },
+                    }
+                else:
+                    report["gateway_batches"] = runs[args.rules]
+                if args.rules != "off":
+                    report["rules"] = rules_per_reading()
+                    if args.latency_seconds > 0:
+                        report["reading_to_alert"] = alert_latency(
+                            bench, rooms, args.latency_seconds, args.latency_rate, max(hot, 1)
+                        )
             for variant, signing in (("single_signed", True), ("single_unsigned", False)):
                 if variant not in args.scenarios:
                     continue
@@ -539,6 +726,7 @@ def main() -> None:
             "writers": args.writers,
             "workers": args.workers,
             "receive_maximum": bench.window,
+            "rules": args.rules,
         }
         summary = {
             "benchmark": "ingest",

@@ -114,8 +114,9 @@ def scheduler_command(
     once: Annotated[bool, typer.Option(help="Run one round and print what it did")] = False,
     interval_seconds: Annotated[float, typer.Option(min=1, help="Seconds between rounds")] = 30,
 ) -> None:
-    """Periodic rules (device offline, calibration due), work-order escalation and notification
-    delivery; several may run at once."""
+    """What no reading tells: periodic rules (device offline, expiry, cumulative excursion and
+    MKT, stuck probes, doors left open, stock floor, stocktake variance, weight without release),
+    work-order escalation and notification delivery; several may run at once."""
     from coldpledge.rules import scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -435,6 +435,8 @@ POLICY = {
     "reason": "权限矩阵测试: 收紧策略",
 }
 WINDOW = {"weekdays": "6", "start": "09:00", "end": "12:00", "note": "周六放货窗口"}
+# A scope's first policy, copied from the template of a temperature class.
+FROM_TEMPLATE = {"template": "frozen", "reason": "权限矩阵测试: 按冷冻模板"}
 
 
 def release_window(scene: Scene) -> Call:
@@ -893,6 +895,41 @@ CASES: tuple[Case, ...] = (
         YS_FROZEN,
         MANAGER,
         204,
+    ),
+    # --- supervision policies of warehouses, rooms and commodities ---
+    listing("/policy-templates"),
+    read(
+        "/warehouses/{warehouse_id}/policies",
+        on("warehouse_id", "warehouses", "yangshan"),
+        WAREHOUSES_SEEN,
+        "yangshan",
+    ),
+    # Sam's company supervises every virtual warehouse in Yangshan, so Sam sets its policy.
+    change(
+        "/warehouses/{warehouse_id}/policies",
+        on("warehouse_id", "warehouses", "yangshan", FROM_TEMPLATE),
+        seen_by(WAREHOUSES_SEEN, "yangshan"),
+        MANAGER,
+        success=201,
+    ),
+    read("/rooms/{room_id}/policies", room("YS-F18", None), ROOMS_SEEN, "YS-F18"),
+    # A room's policy is its supervision manager's; Ivy, assigned there, may only read it.
+    change("/rooms/{room_id}/policies", room("YS-F18", FROM_TEMPLATE), YS_F18, MANAGER, success=201),
+    read("/rooms/{room_id}/effective-policy", room("YS-F18", None), ROOMS_SEEN, "YS-F18"),
+    # Commodities are open to everyone signed in; their policies are the operator's to set.
+    Case(
+        "GET",
+        f"{API}/commodities/{{commodity_id}}/policies",
+        on("commodity_id", "commodities", "PORK-FZ"),
+        EVERYONE,
+        EVERYONE,
+    ),
+    change(
+        "/commodities/{commodity_id}/policies",
+        on("commodity_id", "commodities", "PORK-FZ", FROM_TEMPLATE),
+        EVERYONE,
+        OPERATOR,
+        success=201,
     ),
     # --- inventory ---
     listing("/commodities"),

@@ -258,7 +258,7 @@ def test_coldpledge_verify_passes_an_exported_package_and_says_whose_keys_it_tru
 
 
 @pytest.mark.usefixtures("cli_on_test_database", "signer")
-@pytest.mark.parametrize("subject", ["alert:1", "facility:SH-YS-01", "receipt:NO-SUCH-RECEIPT"])
+@pytest.mark.parametrize("subject", ["alert:999999999", "facility:SH-YS-01", "receipt:NO-SUCH-RECEIPT"])
 def test_exporting_a_subject_nothing_mentions_is_a_clear_error(subject: str, tmp_path: Path) -> None:
     result = runner.invoke(
         cli.app, ["evidence", "export", "--subject", subject, "--out", str(tmp_path / "x.zip")]

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,13 @@ from coldpledge.iot.ingest import Incoming, Outcome
 from coldpledge.iot.models import DeadLetter, Reading, RollupHour, RollupMinute, TelemetryMessage
 from coldpledge.iot.payload import encode
 from coldpledge.iot.worker import IngestWorker, _Delivery
+from coldpledge.parties import service as parties
+from coldpledge.parties.policy import SYSTEM, PartyType, Principal, Role
+from coldpledge.parties.schemas import OrganisationIn
 from coldpledge.uow import UnitOfWork
+from coldpledge.warehouses import service as warehouses
+from coldpledge.warehouses.models import TemperatureClass
+from coldpledge.warehouses.schemas import RoomIn, WarehouseIn
 from tests.iot import Sender, new_device, reading
 from tests.mqtt import MosquittoBroker, mosquitto, system_broker
 from tests.world import World
@@ -50,8 +57,41 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         yield running
 
 
+@pytest.fixture(scope="module", autouse=True)
+def quiet_room(database: Database, world: World) -> None:
+    """The room these tests' devices stand in: its own cold store with no goods and no
+    supervision. The readings here commit, and some cross the frozen line: in a room of the test
+    world they would raise alerts tied to the world's lots and receipts, which other tests read."""
+    if "MQ-F18" in world.rooms:
+        return
+    keeper = parties.create_organisation(
+        UnitOfWork(database.write_session),
+        SYSTEM,
+        OrganisationIn(name="接入测试冷库", party_type=PartyType.KEEPER),
+    )
+    warehouse = warehouses.create_warehouse(
+        UnitOfWork(database.write_session),
+        SYSTEM,
+        WarehouseIn(
+            code="MQ-TEST", name="接入测试冷库", address="宁波港区", city="宁波", keeper_org_id=keeper.id
+        ),
+    )
+    staff = Principal(None, "mqtt-test-keeper", keeper.id, PartyType.KEEPER, Role.KEEPER_STAFF)
+    room = RoomIn(
+        code="MQ-F18",
+        name="ingest test room",
+        temperature_class=TemperatureClass.FROZEN,
+        set_point_c=Decimal("-18"),
+        band_low_c=Decimal("-22"),
+        band_high_c=Decimal("-18"),
+    )
+    world.rooms["MQ-F18"] = warehouses.add_room(
+        UnitOfWork(database.write_session), staff, warehouse.id, room
+    ).id
+
+
 def devices(
-    database: Database, world: World, count: int, room: str = "YS-F18", **options: object
+    database: Database, world: World, count: int, room: str = "MQ-F18", **options: object
 ) -> list[Sender]:
     return [
         new_device(UnitOfWork(database.write_session), world.who("admin"), world.rooms[room], **options)  # type: ignore[arg-type]

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from coldpledge.iot.coldchain import DELTA_H_J_PER_MOL, GAS_CONSTANT, ZERO_CELSIUS_K
 from coldpledge.rules.catalogue import CATALOGUE, RuleCode
 from coldpledge.rules.conditions import Transition
 from coldpledge.rules.periodic import (
     business_days_between,
     evaluate_cumulative_excursion,
     evaluate_device_offline,
+    evaluate_door_left_open,
+    evaluate_excursion_minutes,
     evaluate_expiry,
     evaluate_ltv,
     evaluate_mkt,
+    evaluate_mkt_value,
     evaluate_price_stale,
     evaluate_stock_below_floor,
     evaluate_stocktake_variance,
     evaluate_stuck,
     evaluate_weight_without_release,
+    mkt_from_arrhenius_mean,
 )
 from coldpledge.warehouses.models import TemperatureClass
 from coldpledge.warehouses.policy import default_parameters
@@ -121,3 +127,77 @@ def test_a_price_older_than_three_business_days_is_stale() -> None:
     assert states(evaluate_price_stale("commodity:1", friday, FROZEN, NOW + timedelta(days=1))) == [
         ("firing", "major")
     ]
+
+
+def test_minutes_out_of_band_counted_elsewhere_fire_past_the_allowance_and_clear_below_it() -> None:
+    over = evaluate_excursion_minutes("device:7", 61.0, FROZEN, NOW)
+    assert states(over) == [("firing", "major")]
+    assert over[1][0].trigger == {"out_of_band_minutes": 61.0}
+    assert states(evaluate_excursion_minutes("device:7", 60.0, FROZEN, NOW)) == []
+
+
+def test_an_mkt_computed_elsewhere_fires_above_the_line_and_no_data_holds() -> None:
+    warm = evaluate_mkt_value("device:7", -17_900, FROZEN, NOW)
+    assert states(warm) == [("firing", "major")]
+    held = evaluate_mkt_value("device:7", None, FROZEN, NOW + timedelta(hours=1), warm[0])
+    assert states(held) == []
+    assert held[0].status == "firing"
+    cold = evaluate_mkt_value("device:7", -20_000, FROZEN, NOW + timedelta(hours=2), held[0])
+    later = evaluate_mkt_value("device:7", -20_000, FROZEN, NOW + timedelta(hours=3), cold[0])
+    assert states(later) == [("resolved", "major")]
+
+
+def test_the_mkt_of_a_mean_arrhenius_factor_gives_a_constant_temperature_back() -> None:
+    factor = math.exp(-DELTA_H_J_PER_MOL / (GAS_CONSTANT * (ZERO_CELSIUS_K - 18.5)))
+    assert abs(mkt_from_arrhenius_mean(factor) - -18.5) < 1e-9
+
+
+def test_a_probe_with_too_little_data_is_not_called_stuck_nor_cleared() -> None:
+    stuck = evaluate_stuck("device:4", 0, [800], FROZEN, NOW)
+    held = evaluate_stuck("device:4", None, [800], FROZEN, NOW + timedelta(hours=1), stuck[0])
+    assert states(held) == []
+    assert held[0].status == "firing"
+
+
+def test_an_unknown_value_is_not_judged_against_the_value_floor() -> None:
+    floored = FROZEN.model_copy(update={"min_control_value_fen": 100_000_00})
+    assert states(evaluate_stock_below_floor("virtual_warehouse:VW", 9_000_000, None, floored, NOW)) == []
+    assert states(evaluate_stock_below_floor("virtual_warehouse:VW", 9_000_000, 1, floored, NOW)) == [
+        ("firing", "critical")
+    ]
+
+
+def test_a_door_open_past_the_limit_fires_at_that_moment_and_resolves_at_its_closing() -> None:
+    opened = NOW - 15 * MINUTE
+    early, told, spell = evaluate_door_left_open("device:3", opened, opened, FROZEN, opened + 9 * MINUTE)
+    assert told == []
+    assert spell == opened
+    fired, told, spell = evaluate_door_left_open("device:3", opened, opened, FROZEN, NOW, early, spell)
+    assert [(t.state, t.severity, t.at) for t in told] == [("firing", "major", opened + 10 * MINUTE)]
+    assert told[0].trigger["open_minutes"] == 10
+    again, told, spell = evaluate_door_left_open(
+        "device:3", opened, opened, FROZEN, NOW + MINUTE, fired, spell
+    )
+    assert told == [], "still the same spell"
+    closed_at = NOW + 2 * MINUTE
+    shut, told, spell = evaluate_door_left_open(
+        "device:3", None, closed_at, FROZEN, NOW + 3 * MINUTE, again, spell
+    )
+    assert [(t.state, t.at) for t in told] == [("resolved", closed_at)], "no clear delay for a contact"
+    assert spell is None
+    assert shut.status == "inactive"
+
+
+def test_a_door_shut_and_opened_again_unseen_ends_one_spell_and_starts_the_next() -> None:
+    first = NOW - 30 * MINUTE
+    fired, _, spell = evaluate_door_left_open("device:3", first, first, FROZEN, first + 12 * MINUTE)
+    second = first + 14 * MINUTE
+    after, told, spell = evaluate_door_left_open(
+        "device:3", second, second, FROZEN, second + MINUTE, fired, spell
+    )
+    assert [(t.state, t.at) for t in told] == [("resolved", second)]
+    assert spell == second
+    _, told, _ = evaluate_door_left_open(
+        "device:3", second, second, FROZEN, second + 11 * MINUTE, after, spell
+    )
+    assert [(t.state, t.at) for t in told] == [("firing", second + 10 * MINUTE)]

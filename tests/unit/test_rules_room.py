@@ -113,7 +113,7 @@ def test_a_probe_moved_into_a_cold_box_while_the_room_warms_is_caught() -> None:
     pending, firing = disagreement
     assert (pending.state, firing.state, firing.severity) == ("pending", "firing", "critical")
     assert firing.at - pending.at == timedelta(minutes=15)
-    assert firing.trigger["peer_median_mc"] > -25_000 + 3_000
+    assert firing.trigger["room_median_mc"] > -25_000 + 3_000
     assert {t.subject for t in transitions if t.rule == "temperature_band" and t.state == "firing"} == {
         "device:1",
         "device:2",

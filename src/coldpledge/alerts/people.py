@@ -20,6 +20,10 @@ from coldpledge.receipts.lifecycle import ACTIVE, ReceiptStatus
 from coldpledge.receipts.models import Pledge, PledgeStatus, Receipt
 from coldpledge.warehouses.models import Room, VirtualWarehouse, VirtualWarehouseStaff, Warehouse
 
+# GSP practice: a critical alert is told to at least three people (the policies'
+# ``alert_recipients_min`` defaults to the same number).
+CRITICAL_RECIPIENTS_MIN = 3
+
 
 @dataclass(frozen=True)
 class AlertScope:
@@ -112,11 +116,22 @@ def chain(session: Session, place: AlertScope, assignee: int | None, level: int)
     return list(dict.fromkeys(people))
 
 
-def critical_recipients(session: Session, place: AlertScope, assignee: int | None) -> list[int]:
-    """A critical alert reaches at least three people where that many exist (GSP practice): the
-    assignee, the supervision managers, the banks' risk officers and the keeper's staff on site."""
-    people = chain(session, place, assignee, 2) + keeper_staff(session, place)
-    return list(dict.fromkeys(people))
+def platform_operators(session: Session) -> list[int]:
+    """The platform's own administrators: they see every alert, in every warehouse."""
+    return _users(session, select(User.id).where(User.role == Role.PLATFORM_ADMIN))
+
+
+def critical_recipients(
+    session: Session, place: AlertScope, assignee: int | None, minimum: int = CRITICAL_RECIPIENTS_MIN
+) -> list[int]:
+    """A critical alert reaches at least ``minimum`` people where that many exist (GSP practice):
+    the assignee, the supervision managers, the banks' risk officers and the keeper's staff on
+    site; when they are fewer (no inspector on the warehouse, no active pledge on its goods), the
+    platform's operators make up the number."""
+    people = list(dict.fromkeys(chain(session, place, assignee, 2) + keeper_staff(session, place)))
+    if len(people) < minimum:
+        people = list(dict.fromkeys(people + platform_operators(session)))
+    return people
 
 
 _ACTIVE_RECEIPT: tuple[ReceiptStatus, ...] = tuple(sorted(ACTIVE))

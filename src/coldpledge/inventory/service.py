@@ -41,11 +41,12 @@ from coldpledge.inventory.schemas import (
 from coldpledge.parties.access import obtain, require, restrict
 from coldpledge.parties.models import Organisation
 from coldpledge.parties.policy import PartyType, Principal
+from coldpledge.rules.policies import parameters_for_rooms
 from coldpledge.units import celsius_to_mc
 from coldpledge.uow import CONSTRAINT_MESSAGES, UnitOfWork
 from coldpledge.warehouses.models import Room, TemperatureClass, Warehouse
-from coldpledge.warehouses.policy import PolicyParameters, default_parameters
-from coldpledge.warehouses.service import current_policy, release_windows_of
+from coldpledge.warehouses.policy import PolicyParameters
+from coldpledge.warehouses.service import release_windows_of
 from coldpledge.warehouses.windows import within_any
 
 CONSTRAINT_MESSAGES["uq_seals_number"] = N_(
@@ -644,12 +645,8 @@ def has_photo(session: Session, lot_id: int) -> bool:
 
 
 def policy_for_room(session: Session, room_id: int) -> PolicyParameters:
-    """The supervision policy in force for a room, or the frozen defaults if it is unsupervised."""
-    room = session.get_one(Room, room_id)
-    policy = current_policy(session, room.virtual_warehouse_id) if room.virtual_warehouse_id else None
-    if policy is None:
-        return default_parameters(room.temperature_class)
-    return PolicyParameters.model_validate(policy.parameters)
+    """The supervision policy in force for a room, as the rules judge it (``rules.policies``)."""
+    return parameters_for_rooms(session, [room_id])[room_id][0]
 
 
 # --- shared with the receipts context ---------------------------------------------------------

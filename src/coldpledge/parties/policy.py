@@ -124,6 +124,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "warehouse:create",
         "virtual_warehouse:create",
         "commodity:create",
+        # A commodity's policy applies wherever its goods are pledged: the operator's to set.
+        "commodity:set_policy",
         "receipt:freeze",
         "receipt:unfreeze",
         "dead_letter:view",
@@ -188,6 +190,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
     | {
         "virtual_warehouse:manage_windows",
         "virtual_warehouse:set_policy",
+        # The policy of a supervised room, or of a warehouse it supervises throughout.
+        "warehouse:set_policy",
         "virtual_warehouse:assign_staff",
         "lot:inspect",
         "lot:stocktake",

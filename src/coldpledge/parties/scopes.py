@@ -169,6 +169,16 @@ def work_orders_rule(p: Principal) -> ColumnElement[bool]:
     return or_(placed, WorkOrder.assignee_user_id == p.user_id) if p.user_id is not None else placed
 
 
+def policies_rule(p: Principal) -> ColumnElement[bool]:
+    """A policy is seen by whoever sees what it is attached to; commodities are open to all."""
+    return or_(
+        SupervisionPolicy.virtual_warehouse_id.in_(_vw_ids(p)),
+        SupervisionPolicy.room_id.in_(_room_ids(p)),
+        SupervisionPolicy.warehouse_id.in_(_warehouse_ids(p)),
+        SupervisionPolicy.commodity_id.is_not(None),
+    )
+
+
 def _everyone(_p: Principal) -> ColumnElement[bool]:
     return true()
 
@@ -185,7 +195,7 @@ RULES: dict[type, Rule] = {
     DeadLetter: lambda p: false(),
     VirtualWarehouse: lambda p: VirtualWarehouse.id.in_(_vw_ids(p)),
     ReleaseWindow: lambda p: ReleaseWindow.virtual_warehouse_id.in_(_vw_ids(p)),
-    SupervisionPolicy: lambda p: SupervisionPolicy.virtual_warehouse_id.in_(_vw_ids(p)),
+    SupervisionPolicy: policies_rule,
     Lot: lambda p: Lot.id.in_(_lot_ids(p)),
     Operation: operations_rule,
     Seal: seals_rule,

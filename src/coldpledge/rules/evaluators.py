@@ -6,7 +6,9 @@ of -19.2 °C is -19_200_000 and a line of -18_000 m°C compares as -18_000_000.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from coldpledge.rules.catalogue import RuleCode
@@ -39,8 +41,55 @@ def trigger_of(point: Point) -> dict[str, Any]:
     return trigger
 
 
+def _ts(point: Point) -> int:
+    return point[0]
+
+
 def _celsius(value_u: int) -> str:
     return f"{value_u / UNIT:.1f} °C"
+
+
+class Suppression:
+    """Readings whose excursions do not count for the temperature rules (issue 5): inside a
+    defrost window, or within the start-up period of their device: ``startup_ignore_minutes``
+    from its registration (``registered``: device -> ms) or from its first reading after a
+    silence longer than ``device_offline_min_minutes``. A suppressed excursion judges HOLD: a
+    condition already firing stays so, a pending one is withdrawn and nothing new starts."""
+
+    def __init__(self, parameters: PolicyParameters, registered: Mapping[int, int] | None = None) -> None:
+        self.windows = tuple(
+            Window(w.weekdays, w.start_minute, w.end_minute, w.timezone) for w in parameters.defrost_windows
+        )
+        self.ignore_ms = parameters.startup_ignore_minutes * MINUTE_MS
+        self.offline_ms = parameters.device_offline_min_minutes * MINUTE_MS
+        self.registered = registered or {}
+        self.active = bool(self.windows or self.ignore_ms)
+
+    def __call__(self, buffer: list[Point], index: int) -> bool:
+        point = buffer[index]
+        ts, device = point[0], point[1]
+        if self.windows and within_any(self.windows, from_ms(ts)):
+            return True
+        if not self.ignore_ms:
+            return False
+        registered = self.registered.get(device)
+        if registered is not None and 0 <= ts - registered < self.ignore_ms:
+            return True
+        later = ts  # the earliest point of this device's unbroken run found so far
+        for back in range(index - 1, -1, -1):
+            earlier = buffer[back]
+            if earlier[1] != device:
+                continue
+            if later - earlier[0] > self.offline_ms:
+                break  # the run began at ``later``, back from a silence
+            if ts - earlier[0] >= self.ignore_ms:
+                return False
+            later = earlier[0]
+        else:
+            # The run reaches back past what the state keeps: no silence seen, so no start-up
+            # but the registration (checked above).
+            return False
+        return ts - later < self.ignore_ms
 
 
 class _DeviceRule:
@@ -59,6 +108,13 @@ class _DeviceRule:
             subject = self._subjects[device] = f"device:{device}"
         return subject
 
+    def _one_device(self, buffer: list[Point], start: int) -> tuple[str] | None:
+        device = buffer[start][1]
+        for index in range(start + 1, len(buffer)):
+            if buffer[index][1] != device:
+                return None
+        return (self.subject(buffer[start]),)
+
 
 class TemperatureBand(_DeviceRule):
     """Above (or below) the warning line for its duration is major, the critical line critical.
@@ -66,9 +122,10 @@ class TemperatureBand(_DeviceRule):
 
     metrics = frozenset({TEMPERATURE})
 
-    def __init__(self, parameters: PolicyParameters) -> None:
+    def __init__(self, parameters: PolicyParameters, suppression: Suppression | None = None) -> None:
         rule = parameters.temperature
         self.rule = RuleCode.TEMPERATURE_BAND.value
+        self.suppressed = suppression if suppression is not None and suppression.active else None
         self.hygiene = Hygiene.of(parameters)
         self.levels = (
             Level("major", rule.warning_minutes * MINUTE_MS),
@@ -87,6 +144,15 @@ class TemperatureBand(_DeviceRule):
         margin = rule.hysteresis_mc * U_PER_MC
         self.clear_above = self.warn_above - margin
         self.clear_below = self.warn_below + margin
+        # No level is met at or inside these.
+        self.met_above = min(self.warn_above, self.crit_above)
+        self.met_below = max(self.warn_below, self.crit_below)
+
+    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+        values = [point[2] for point in buffer[start:] if not point[3]]
+        if values and (max(values) > self.met_above or min(values) < self.met_below):
+            return None
+        return self._one_device(buffer, start)
 
     def judge(self, buffer: list[Point], index: int) -> int:
         point = buffer[index]
@@ -94,9 +160,9 @@ class TemperatureBand(_DeviceRule):
             return HOLD
         value = point[2]
         if value > self.crit_above or value < self.crit_below:
-            return 2
+            return HOLD if self.suppressed is not None and self.suppressed(buffer, index) else 2
         if value > self.warn_above or value < self.warn_below:
-            return 1
+            return HOLD if self.suppressed is not None and self.suppressed(buffer, index) else 1
         if self.clear_below <= value <= self.clear_above:
             return CLEAR
         return HOLD
@@ -113,8 +179,9 @@ class RateOfRise(_DeviceRule):
     metrics = frozenset({TEMPERATURE})
     span_ms = 10 * MINUTE_MS
 
-    def __init__(self, parameters: PolicyParameters) -> None:
+    def __init__(self, parameters: PolicyParameters, suppression: Suppression | None = None) -> None:
         self.rule = RuleCode.RATE_OF_RISE.value
+        self.suppressed = suppression if suppression is not None and suppression.active else None
         self.hygiene = Hygiene.of(parameters)
         self.levels = (Level("major", 0),)
         self.window_ms = max(self.span_ms, MIN_LATENESS_MS)
@@ -136,7 +203,20 @@ class RateOfRise(_DeviceRule):
     def judge(self, buffer: list[Point], index: int) -> int:
         if buffer[index][3]:
             return HOLD
-        return 1 if self._rise(buffer, index) > self.limit else CLEAR
+        if self._rise(buffer, index) <= self.limit:
+            return CLEAR
+        return HOLD if self.suppressed is not None and self.suppressed(buffer, index) else 1
+
+    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+        """No rise can pass the limit when the highest new value is within it of the lowest value
+        any new point looks back to."""
+        values = [point[2] for point in buffer[start:] if not point[3]]
+        if values:
+            first = bisect_left(buffer, buffer[start][0] - self.span_ms, key=_ts)
+            lowest = min(point[2] for point in buffer[first:] if not point[3])
+            if max(values) - lowest > self.limit:
+                return None
+        return self._one_device(buffer, start)
 
     def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]:
         rise = self._rise(buffer, index)
@@ -146,8 +226,11 @@ class RateOfRise(_DeviceRule):
 class DoorOpen(_DeviceRule):
     metrics = frozenset({DOOR})
 
-    def __init__(self, parameters: PolicyParameters) -> None:
+    def __init__(self, parameters: PolicyParameters, release_windows: Sequence[Window] = ()) -> None:
+        """A door open inside one of ``release_windows`` (scheduled loading) does not count when
+        the policy says so (``door_open_in_release_windows_ok``)."""
         self.rule = RuleCode.DOOR_OPEN_TOO_LONG.value
+        self.loading = tuple(release_windows) if parameters.door_open_in_release_windows_ok else ()
         self.hygiene = Hygiene.of(parameters)
         self.levels = (Level("major", parameters.door_open_max_minutes * MINUTE_MS),)
         self.window_ms = MIN_LATENESS_MS
@@ -157,7 +240,14 @@ class DoorOpen(_DeviceRule):
         point = buffer[index]
         if point[3]:
             return HOLD
-        return 1 if point[2] >= UNIT else CLEAR
+        if point[2] < UNIT:
+            return CLEAR
+        return HOLD if self.loading and within_any(self.loading, from_ms(point[0])) else 1
+
+    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+        if any(point[2] >= UNIT and not point[3] for point in buffer[start:]):
+            return None
+        return self._one_device(buffer, start)
 
     def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]:
         return trigger_of(buffer[index]), "door open"
@@ -177,6 +267,11 @@ class SensorFault(_DeviceRule):
 
     def judge(self, buffer: list[Point], index: int) -> int:
         return 1 if buffer[index][3] else CLEAR
+
+    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+        if any(point[3] for point in buffer[start:]):
+            return None
+        return self._one_device(buffer, start)
 
     def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]:
         return trigger_of(buffer[index]), "sensor fault"
@@ -232,9 +327,12 @@ class SealedRoomActivity:
 
 
 class SensorDisagreement:
-    """A probe further than the limit from the median of its peers (their latest readings within
-    the rule's duration) for that duration, with at least the minimum number of peers: the probe
-    moved into a cold box while the room warms. The subject is the odd probe."""
+    """A probe further than the limit from the room's median for that duration, with at least the
+    minimum number of peers: the probe moved into a cold box while the room warms. The median is
+    of every probe's latest reading within the rule's duration, the judged one's included (DESIGN
+    §5: "differs from the room median"): with only two peers, their own median would be their mean,
+    which the cold probe drags down until the honest probes look odd too. The subject is the odd
+    probe."""
 
     metrics = frozenset({TEMPERATURE})
 
@@ -251,13 +349,15 @@ class SensorDisagreement:
         self._subjects: dict[int, str] = {}
 
     def subject(self, point: Point) -> str:
-        device = point[1]
+        return self._subject_of(point[1])
+
+    def _subject_of(self, device: int) -> str:
         subject = self._subjects.get(device)
         if subject is None:
             subject = self._subjects[device] = f"device:{device}"
         return subject
 
-    def _peer_median(self, buffer: list[Point], index: int) -> int | None:
+    def _room_median(self, buffer: list[Point], index: int) -> int | None:
         ts, device = buffer[index][0], buffer[index][1]
         horizon = ts - self.freshness_ms
         latest: dict[int, int] = {}
@@ -269,14 +369,14 @@ class SensorDisagreement:
                 latest[earlier[1]] = earlier[2]
         if len(latest) < self.min_peers:
             return None
-        values = sorted(latest.values())
+        values = sorted([*latest.values(), buffer[index][2]])
         middle = len(values) // 2
         return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) // 2
 
     def judge(self, buffer: list[Point], index: int) -> int:
         if buffer[index][3]:
             return HOLD
-        median = self._peer_median(buffer, index)
+        median = self._room_median(buffer, index)
         if median is None:
             return HOLD
         difference = abs(buffer[index][2] - median)
@@ -284,11 +384,76 @@ class SensorDisagreement:
             return 1
         return CLEAR if difference <= self.clear_limit else HOLD
 
+    def quiet(self, buffer: list[Point], start: int) -> list[str] | None:
+        """No new point is met when every sound value a new point is compared with, its own
+        included, lies within the clearing margin of every other: a peers' median is among them."""
+        first = bisect_left(buffer, buffer[start][0] - self.freshness_ms, hi=start, key=_ts)
+        values = [point[2] for point in buffer[first:] if not point[3]]
+        if values and max(values) - min(values) > self.clear_limit:
+            return None
+        return [self._subject_of(device) for device in dict.fromkeys(point[1] for point in buffer[start:])]
+
+    def judge_all(self, buffer: list[Point], start: int) -> list[int]:
+        """``judge`` of every point from ``start`` in one sweep: the peers' latest values are kept
+        sorted as the points go by, instead of gathered again for each point."""
+        freshness, limit, clear_limit, min_peers = (
+            self.freshness_ms,
+            self.limit,
+            self.clear_limit,
+            self.min_peers,
+        )
+        latest: dict[int, tuple[int, int]] = {}  # device -> (ts, value) of its latest sound point
+        values: list[int] = []  # the values of ``latest``, sorted
+        seen: deque[tuple[int, int]] = deque()  # (ts, device) as they came, to let them expire
+        judged: list[int] = []
+        if start >= len(buffer):
+            return judged
+        first = bisect_left(buffer, buffer[start][0] - freshness, hi=start, key=_ts)
+        for index in range(first, len(buffer)):
+            ts, device, value, fault, _ = buffer[index]
+            if index >= start:
+                horizon = ts - freshness
+                while seen and seen[0][0] < horizon:
+                    old_ts, old_device = seen.popleft()
+                    entry = latest.get(old_device)
+                    if entry is not None and entry[0] == old_ts:
+                        del latest[old_device]
+                        del values[bisect_left(values, entry[1])]
+                if fault:
+                    judged.append(HOLD)
+                else:
+                    own = latest.get(device)
+                    peers = len(values) - (own is not None)
+                    if peers < min_peers:
+                        judged.append(HOLD)
+                    elif value - values[0] <= clear_limit and values[-1] - value <= clear_limit:
+                        judged.append(CLEAR)  # the peers' median is between the two
+                    else:
+                        room = values.copy()
+                        if own is not None:
+                            del room[bisect_left(room, own[1])]
+                        insort(room, value)
+                        middle = len(room) // 2
+                        median = room[middle] if len(room) % 2 else (room[middle - 1] + room[middle]) // 2
+                        difference = abs(value - median)
+                        if difference > limit:
+                            judged.append(1)
+                        else:
+                            judged.append(CLEAR if difference <= clear_limit else HOLD)
+            if not fault:
+                own = latest.get(device)
+                if own is not None:
+                    del values[bisect_left(values, own[1])]
+                latest[device] = (ts, value)
+                insort(values, value)
+                seen.append((ts, device))
+        return judged
+
     def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]:
         point = buffer[index]
-        median = self._peer_median(buffer, index)
+        median = self._room_median(buffer, index)
         trigger = trigger_of(point)
         if median is None:
             return trigger, f"temperature {_celsius(point[2])}"
-        trigger["peer_median_mc"] = median // U_PER_MC
+        trigger["room_median_mc"] = median // U_PER_MC
         return trigger, f"{_celsius(point[2])} against a room median of {_celsius(median)}"

@@ -7,13 +7,21 @@ milli-degrees Celsius; quantities grams; money fen; ratios basis points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from coldpledge.calendar import business_date
-from coldpledge.iot.coldchain import mean_kinetic_temperature, summarise
+from coldpledge.iot.coldchain import (
+    DELTA_H_J_PER_MOL,
+    GAS_CONSTANT,
+    ZERO_CELSIUS_K,
+    mean_kinetic_temperature,
+    summarise,
+)
 from coldpledge.rules.catalogue import RuleCode
-from coldpledge.rules.conditions import CLEAR, Condition, Hygiene, Level, Transition, judge_once
+from coldpledge.rules.conditions import CLEAR, Condition, Hygiene, Level, Transition, judge_once, to_ms
 from coldpledge.warehouses.policy import PolicyParameters
 
 Outcome = tuple[Condition, list[Transition]]
@@ -84,8 +92,21 @@ def evaluate_cumulative_excursion(
         low_c=low / 1000,
         high_c=high / 1000,
     )
-    minutes = (summary.out_of_band_seconds or 0.0) / 60
-    over = minutes > rule.cumulative_excursion_minutes_per_24h
+    return evaluate_excursion_minutes(
+        device_ref, (summary.out_of_band_seconds or 0.0) / 60, parameters, at, condition
+    )
+
+
+def evaluate_excursion_minutes(
+    device_ref: str,
+    minutes: float,
+    parameters: PolicyParameters,
+    at: datetime,
+    condition: Condition | None = None,
+) -> Outcome:
+    """The cumulative-excursion rule on minutes out of band already counted (the scheduler counts
+    them from the minute rollups)."""
+    over = minutes > parameters.temperature.cumulative_excursion_minutes_per_24h
     return _once(
         condition,
         RuleCode.CUMULATIVE_EXCURSION,
@@ -108,13 +129,26 @@ def evaluate_mkt(
     condition: Condition | None = None,
 ) -> Outcome:
     """The mean kinetic temperature over the policy's window above its limit (the warning line)."""
-    rule = parameters.temperature
-    limit = rule.mkt_limit_mc if rule.mkt_limit_mc is not None else rule.warning_above_mc
-    start = at - timedelta(hours=rule.mkt_window_hours)
+    start = at - timedelta(hours=parameters.temperature.mkt_window_hours)
     window = [(moment, mc / 1000) for moment, mc in series if start <= moment <= at]
     mkt = mean_kinetic_temperature(window, max_gap=3 * interval)
-    met = 0 if mkt is None or limit is None else (1 if mkt * 1000 > limit else CLEAR)
-    mkt_mc = None if mkt is None else round(mkt * 1000)
+    return evaluate_mkt_value(
+        device_ref, None if mkt is None else round(mkt * 1000), parameters, at, condition
+    )
+
+
+def evaluate_mkt_value(
+    device_ref: str,
+    mkt_mc: int | None,
+    parameters: PolicyParameters,
+    at: datetime,
+    condition: Condition | None = None,
+) -> Outcome:
+    """The MKT rule on a mean kinetic temperature already computed; None (no data in the window)
+    holds the condition as it is."""
+    rule = parameters.temperature
+    limit = rule.mkt_limit_mc if rule.mkt_limit_mc is not None else rule.warning_above_mc
+    met = 0 if mkt_mc is None or limit is None else (1 if mkt_mc > limit else CLEAR)
     return _once(
         condition,
         RuleCode.MKT_WINDOW,
@@ -128,24 +162,34 @@ def evaluate_mkt(
     )
 
 
+def mkt_from_arrhenius_mean(mean_factor: float) -> float:
+    """The MKT in °C whose Arrhenius factor exp(-ΔH/RT) is ``mean_factor`` (USP <1079>)."""
+    return DELTA_H_J_PER_MOL / GAS_CONSTANT / -math.log(mean_factor) - ZERO_CELSIUS_K
+
+
 def evaluate_stuck(
     device_ref: str,
-    range_mc: int,
+    range_mc: int | None,
     peer_ranges_mc: Sequence[int],
     parameters: PolicyParameters,
     at: datetime,
     condition: Condition | None = None,
 ) -> Outcome:
     """Stuck: over the last ``stuck_sensor_minutes`` the probe's max − min stayed within the
-    tolerance while a neighbour's moved beyond it (ranges from the rollups)."""
+    tolerance while a neighbour's moved beyond it (ranges from the rollups). A probe whose data
+    does not cover the window (``range_mc`` None) holds its condition as it is: too little to tell."""
     tolerance = parameters.stuck_sensor_tolerance_mc
-    stuck = range_mc <= tolerance and any(peer > tolerance for peer in peer_ranges_mc)
+    if range_mc is None:
+        met = 0
+    else:
+        stuck = range_mc <= tolerance and any(peer > tolerance for peer in peer_ranges_mc)
+        met = 1 if stuck else CLEAR
     return _once(
         condition,
         RuleCode.SENSOR_STUCK,
         device_ref,
         at,
-        1 if stuck else CLEAR,
+        met,
         (Level("major", 0),),
         parameters,
         {"range_mc": range_mc, "peer_ranges_mc": list(peer_ranges_mc)},
@@ -161,8 +205,10 @@ def evaluate_weight_without_release(
     parameters: PolicyParameters,
     at: datetime,
     condition: Condition | None = None,
+    context: Mapping[str, object] | None = None,
 ) -> Outcome:
-    """A drop beyond the tolerance that approved releases over the same span do not explain."""
+    """A drop beyond the tolerance that approved releases over the same span do not explain.
+    ``context`` is added to the trigger (the span, the scales)."""
     unexplained = weight_before_g - weight_after_g - released_g
     over = unexplained * 10_000 > weight_before_g * parameters.weight_drop_tolerance_bp
     return _once(
@@ -173,7 +219,12 @@ def evaluate_weight_without_release(
         1 if over else CLEAR,
         (Level("critical", 0),),
         parameters,
-        {"before_g": weight_before_g, "after_g": weight_after_g, "released_g": released_g},
+        {
+            "before_g": weight_before_g,
+            "after_g": weight_after_g,
+            "released_g": released_g,
+            **(context or {}),
+        },
         f"{unexplained} g gone without a release",
     )
 
@@ -181,14 +232,20 @@ def evaluate_weight_without_release(
 def evaluate_stock_below_floor(
     subject: str,
     quantity_g: int,
-    value_fen: int,
+    value_fen: int | None,
     parameters: PolicyParameters,
     at: datetime,
     condition: Condition | None = None,
 ) -> Outcome:
+    """The pledged quantity or value below the policy's minimum. A value not known (None: no
+    prices yet) is not judged against the value floor."""
     below = (
         parameters.min_control_quantity_g is not None and quantity_g < parameters.min_control_quantity_g
-    ) or (parameters.min_control_value_fen is not None and value_fen < parameters.min_control_value_fen)
+    ) or (
+        value_fen is not None
+        and parameters.min_control_value_fen is not None
+        and value_fen < parameters.min_control_value_fen
+    )
     return _once(
         condition,
         RuleCode.STOCK_BELOW_FLOOR,
@@ -209,7 +266,9 @@ def evaluate_stocktake_variance(
     parameters: PolicyParameters,
     at: datetime,
     condition: Condition | None = None,
+    context: Mapping[str, object] | None = None,
 ) -> Outcome:
+    """Counted against book beyond the tolerance; ``context`` (the stocktake) joins the trigger."""
     variance = abs(counted_g - book_g)
     over = variance * 10_000 > book_g * parameters.stocktake_variance_tolerance_bp
     return _once(
@@ -220,7 +279,7 @@ def evaluate_stocktake_variance(
         1 if over else CLEAR,
         (Level("major", 0),),
         parameters,
-        {"counted_g": counted_g, "book_g": book_g},
+        {"counted_g": counted_g, "book_g": book_g, **(context or {})},
         f"counted {counted_g} g against {book_g} g on the book",
     )
 
@@ -316,3 +375,59 @@ def evaluate_price_stale(
         {"priced_at": priced_at.isoformat() if priced_at else None, "business_days": age},
         f"price {age} business days old",
     )
+
+
+def evaluate_door_left_open(
+    device_ref: str,
+    opened_at: datetime | None,
+    changed_at: datetime,
+    parameters: PolicyParameters,
+    at: datetime,
+    condition: Condition | None = None,
+    spell: datetime | None = None,
+) -> tuple[Condition, list[Transition], datetime | None]:
+    """A door open longer than ``door_open_max_minutes`` though no reading says so again: a contact
+    reports when it changes, so the ingest path, which judges readings, never sees the time pass.
+
+    ``opened_at`` starts the current open spell (None when the door is closed, ``changed_at`` then
+    being the closing reading's time); ``spell`` is the spell judged before. A spell that ended
+    resolves at once, at its closing (a contact's closing is definite: no clear delay); a new one
+    fires at the moment it became too long, which is event time. Returns the condition, the
+    transitions and the spell to remember.
+    """
+    limit = timedelta(minutes=parameters.door_open_max_minutes)
+    hygiene = Hygiene(0, parameters.flap_window_minutes * 60_000, parameters.flap_max_flips)
+    levels = (Level("major", 0),)
+    rule = RuleCode.DOOR_OPEN_TOO_LONG.value
+    state = condition.copy() if condition is not None else Condition()
+    out: list[Transition] = []
+    device = int(device_ref.partition(":")[2]) if device_ref.startswith("device:") else device_ref
+
+    def describe(since: datetime, until: datetime) -> tuple[dict[str, Any], str]:
+        minutes = (until - since) // timedelta(minutes=1)
+        trigger = {
+            "device": device,
+            "metric": "door",
+            "opened_at": since.isoformat(),
+            "open_minutes": minutes,
+        }
+        return trigger, f"door open since {since.isoformat()} ({minutes} min)"
+
+    if spell is not None and opened_at != spell:
+        end = changed_at if opened_at is None else opened_at
+        state.step(rule, device_ref, to_ms(end), CLEAR, levels, hygiene, lambda: describe(spell, end), out)
+    if opened_at is None:
+        return state, out, None
+    overdue = at - opened_at >= limit
+    moment = opened_at + limit if overdue else at
+    state.step(
+        rule,
+        device_ref,
+        to_ms(moment),
+        1 if overdue else CLEAR,
+        levels,
+        hygiene,
+        lambda: describe(opened_at, moment),
+        out,
+    )
+    return state, out, opened_at

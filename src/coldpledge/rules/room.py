@@ -14,6 +14,7 @@ from coldpledge.rules.evaluators import (
     SealedRoomActivity,
     SensorDisagreement,
     SensorFault,
+    Suppression,
     TemperatureBand,
 )
 from coldpledge.rules.stream import Evaluator, Point, RuleState
@@ -32,6 +33,8 @@ class RoomContext:
     release_windows: Sequence[Window] = ()
     # The room's devices and their kinds (DeviceKind values); readings of other devices are ignored.
     devices: Mapping[int, str] = field(default_factory=dict)
+    # When each device was registered (ms since the epoch), for the start-up ignore period.
+    registered_ms: Mapping[int, int] = field(default_factory=dict)
 
 
 class RoomRules:
@@ -42,10 +45,11 @@ class RoomRules:
         room = f"room:{context.room_id}"
         self.context = context
         self.room_subject = room
+        suppression = Suppression(parameters, context.registered_ms)
         device_rules: list[Any] = [
-            TemperatureBand(parameters),
-            RateOfRise(parameters),
-            DoorOpen(parameters),
+            TemperatureBand(parameters, suppression),
+            RateOfRise(parameters, suppression),
+            DoorOpen(parameters, context.release_windows),
             SensorFault(parameters),
         ]
         room_rules: list[Any] = [
@@ -73,23 +77,26 @@ class RoomRules:
         changed, to be stored, and the transitions, in event-time order per key.
         """
         devices = self.context.devices
-        everywhere = self._everywhere
         by_metric = self._by_metric
-        groups: dict[StateKey, tuple[Evaluator, list[Point]]] = {}
+        everywhere = self._everywhere
+        # Per (device, metric) first, with one dictionary step per reading; then per rule.
+        series: dict[tuple[int, int], list[Point]] = {}
         for row in readings:
             device, metric = row[0], row[1]
             if devices and device not in devices:
                 continue
-            rules = by_metric.get(metric, everywhere)
-            if not rules:
-                continue
-            point: Point = (_ms(row[2]), device, row[3], row[4], metric)
-            for rule, per_device in rules:
+            found = series.get((device, metric))
+            if found is None:
+                found = series[(device, metric)] = []
+            found.append(((row[2] - EPOCH) // _MS, device, row[3], row[4], metric))
+        groups: dict[StateKey, tuple[Evaluator, list[Point]]] = {}
+        for (device, metric), points in series.items():
+            for rule, per_device in by_metric.get(metric, everywhere):
                 key = (rule.rule, self._device_ref(device) if per_device else self.room_subject)
                 group = groups.get(key)
-                if group is None:
-                    group = groups[key] = (rule, [])
-                group[1].append(point)
+                # One list per group; a rule judging several metrics of a device (or a room rule,
+                # several devices) gets them joined. ``feed`` only reads the lists.
+                groups[key] = (rule, points) if group is None else (rule, [*group[1], *points])
         changed: dict[StateKey, RuleState] = {}
         transitions: list[Transition] = []
         for key, (rule, points) in groups.items():
@@ -99,6 +106,10 @@ class RoomRules:
             state.feed(rule, points, transitions)
             changed[key] = state
         return changed, transitions
+
+    def rules_for_metric(self, metric: int) -> tuple[tuple[Evaluator, bool], ...]:
+        """The rules judging a reading of ``metric``, each with whether its state is per device."""
+        return self._by_metric.get(metric, self._everywhere)
 
     def _device_ref(self, device: int) -> str:
         ref = self._device_refs.get(device)

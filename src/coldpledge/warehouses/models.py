@@ -184,18 +184,64 @@ class ReleaseWindow(Base):
         return f"release_window:{self.id}"
 
 
+@present(
+    {
+        "warehouse": N_("Warehouse"),
+        "virtual_warehouse": N_("Virtual warehouse"),
+        "room": N_("Room"),
+        "commodity": N_("Commodity"),
+    }
+)
+class PolicyScope(Choice):
+    """What a supervision policy is attached to."""
+
+    WAREHOUSE = "warehouse"
+    VIRTUAL_WAREHOUSE = "virtual_warehouse"
+    ROOM = "room"
+    COMMODITY = "commodity"
+
+
+# Exactly one of these columns names what a policy is attached to.
+POLICY_SCOPE_COLUMNS = {
+    PolicyScope.WAREHOUSE: "warehouse_id",
+    PolicyScope.VIRTUAL_WAREHOUSE: "virtual_warehouse_id",
+    PolicyScope.ROOM: "room_id",
+    PolicyScope.COMMODITY: "commodity_id",
+}
+_ONE_SCOPE = " + ".join(
+    f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)" for column in POLICY_SCOPE_COLUMNS.values()
+)
+
+
 class SupervisionPolicy(Base):
-    """One version of the policy of a virtual warehouse. Versions are never edited; a change adds
-    the next version, so the rules engine and auditors can tell which parameters were in force."""
+    """One version of the supervision policy of a warehouse, virtual warehouse, room or commodity.
+    Versions are never edited; a change adds the next version, so the rules engine and auditors
+    can tell which parameters were in force.
+
+    ``temperature_class`` is the class the policy's temperature line was written for (the template
+    it started from). A warehouse's or virtual warehouse's line judges only its rooms of that
+    class; a room's or a commodity's judges the room whatever its class (``rules.policies``)."""
 
     __tablename__ = "supervision_policies"
     __permission__ = "virtual_warehouse"
     __label__ = N_("supervision policy")
     __subject_type__ = "supervision_policy"
-    __table_args__ = (UniqueConstraint("virtual_warehouse_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("virtual_warehouse_id", "version"),
+        UniqueConstraint("warehouse_id", "version"),
+        UniqueConstraint("room_id", "version"),
+        UniqueConstraint("commodity_id", "version"),
+        CheckConstraint(f"{_ONE_SCOPE} = 1", name="one_scope"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    virtual_warehouse_id: Mapped[int] = mapped_column(ForeignKey("virtual_warehouses.id"), index=True)
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    virtual_warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("virtual_warehouses.id"), index=True)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"))
+    commodity_id: Mapped[int | None] = mapped_column(ForeignKey("commodities.id"))
+    temperature_class: Mapped[TemperatureClass] = mapped_column(
+        choice_column(TemperatureClass, "policy_temperature_class")
+    )
     version: Mapped[int] = mapped_column(Integer)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     reason: Mapped[str] = mapped_column(String(500))
@@ -203,5 +249,22 @@ class SupervisionPolicy(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
+    def scope(self) -> PolicyScope:
+        for scope, column in POLICY_SCOPE_COLUMNS.items():
+            if getattr(self, column) is not None:
+                return scope
+        raise ValueError("a supervision policy is attached to nothing")
+
+    @property
+    def scope_id(self) -> int:
+        ident: int = getattr(self, POLICY_SCOPE_COLUMNS[self.scope])
+        return ident
+
+    @property
     def subject_ref(self) -> str:
-        return f"supervision_policy:{self.virtual_warehouse_id}:v{self.version}"
+        return policy_ref(self.scope, self.scope_id, self.version)
+
+
+def policy_ref(scope: PolicyScope, scope_id: int, version: int) -> str:
+    """``supervision_policy:room:12:v3``: names one version, in alerts and in the evidence."""
+    return f"supervision_policy:{scope.value}:{scope_id}:v{version}"

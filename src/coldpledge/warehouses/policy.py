@@ -30,6 +30,23 @@ class TemperatureRule(BaseModel):
     mkt_limit_mc: int | None = None
 
 
+class WeeklyWindow(BaseModel):
+    """A weekly local-time window, e.g. a defrost cycle: ISO weekdays "1234567", minutes of the day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: str = Field(default="1234567", pattern=r"^[1-7]{1,7}$")
+    start_minute: int = Field(ge=0, le=24 * 60)
+    end_minute: int = Field(ge=0, le=24 * 60)
+    timezone: str = "Asia/Shanghai"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WeeklyWindow:
+        if self.end_minute <= self.start_minute:
+            raise ValueError("a window ends after it starts")
+        return self
+
+
 class PolicyParameters(BaseModel):
     """The parameters a supervision policy holds. Unknown keys are refused so a typo never
     silently disables a control."""
@@ -64,6 +81,14 @@ class PolicyParameters(BaseModel):
     clear_minutes: int = Field(default=5, ge=0)
     flap_window_minutes: int = Field(default=60, ge=1)
     flap_max_flips: int = Field(default=4, ge=2)
+    # Suppression (issue 5): during a defrost window temperature-band and rate-of-rise readings
+    # do not count; a device's temperature readings within ``startup_ignore_minutes`` of its
+    # registration or of its return from a silence longer than ``device_offline_min_minutes`` are
+    # not judged by them; a door open inside a release window (scheduled loading) does not count
+    # when ``door_open_in_release_windows_ok``.
+    defrost_windows: list[WeeklyWindow] = Field(default_factory=list)
+    startup_ignore_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    door_open_in_release_windows_ok: bool = True
 
     @model_validator(mode="after")
     def _dynamic_needs_a_floor(self) -> PolicyParameters:

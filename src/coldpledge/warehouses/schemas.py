@@ -6,12 +6,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from coldpledge.db import MAX_ID
 from coldpledge.units import e6_to_degrees, mc_to_celsius
 from coldpledge.warehouses.models import (
     AreaKind,
+    PolicyScope,
     ReleaseWindow,
     Room,
     SupervisionMode,
@@ -187,22 +196,81 @@ class ReleaseWindowOut(BaseModel):
 
 
 class PolicyIn(Strict):
-    parameters: PolicyParameters
+    """The next version of a policy: from parameters given in full, from the template of a
+    temperature class, or as a copy of another policy version. Exactly one of the three."""
+
+    parameters: PolicyParameters | None = None
+    template: TemperatureClass | None = Field(
+        default=None, description="Start from the template of this temperature class"
+    )
+    copy_from_policy_id: int | None = Field(
+        strict=True, default=None, gt=0, le=MAX_ID, description="Copy this policy version's parameters"
+    )
+    temperature_class: TemperatureClass | None = Field(
+        default=None,
+        description="With parameters: the class the temperature line is for (else the previous "
+        "version's, or the room's or commodity's own)",
+    )
     reason: str = Field(
         min_length=2, max_length=500, description="Why the policy changes; kept in the audit trail"
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PolicyIn:
+        given = [self.parameters is not None, self.template is not None, self.copy_from_policy_id is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of parameters, template and copy_from_policy_id")
+        if self.temperature_class is not None and self.parameters is None:
+            raise ValueError("temperature_class goes with parameters; a template or a copy brings its own")
+        return self
 
 
 class PolicyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    virtual_warehouse_id: int
+    scope: PolicyScope
+    scope_id: int
+    ref: str = Field(
+        validation_alias=AliasChoices("subject_ref", "ref"),
+        description="supervision_policy:<scope>:<id>:v<version>",
+    )
+    virtual_warehouse_id: int | None
+    temperature_class: TemperatureClass
     version: int
     parameters: dict[str, Any]
     reason: str
     created_by_user_id: int | None
     created_at: datetime
+
+
+class PolicyTemplateOut(BaseModel):
+    temperature_class: TemperatureClass
+    ref: str
+    parameters: dict[str, Any]
+
+
+class PolicySourceOut(BaseModel):
+    scope: str = Field(description="warehouse, virtual_warehouse, room, commodity or template")
+    ref: str
+    temperature_class: TemperatureClass
+    scope_id: int | None
+    policy_id: int | None
+    version: int | None
+
+
+class PolicyPartOut(BaseModel):
+    part: str = Field(description="temperature, monitoring or pledge")
+    fields: list[str]
+    source: PolicySourceOut
+
+
+class EffectivePolicyOut(BaseModel):
+    room_id: int
+    temperature_class: TemperatureClass
+    ref: str = Field(description="The policy versions the parameters came from")
+    parameters: dict[str, Any]
+    parts: list[PolicyPartOut]
 
 
 class VirtualWarehouseIn(Strict):

@@ -15,7 +15,9 @@ from coldpledge.parties.models import Organisation, User
 from coldpledge.parties.policy import PartyType, Principal, Role
 from coldpledge.units import celsius_to_mc, degrees_to_e6
 from coldpledge.uow import UnitOfWork
+from coldpledge.warehouses import supervision
 from coldpledge.warehouses.models import (
+    PolicyScope,
     ReleaseWindow,
     Room,
     SupervisionPolicy,
@@ -24,7 +26,7 @@ from coldpledge.warehouses.models import (
     VirtualWarehouseStaff,
     Warehouse,
 )
-from coldpledge.warehouses.policy import PolicyParameters, default_parameters
+from coldpledge.warehouses.policy import default_parameters
 from coldpledge.warehouses.schemas import PolicyIn, ReleaseWindowIn, RoomIn, VirtualWarehouseIn, WarehouseIn
 from coldpledge.warehouses.windows import Window, parse_hhmm
 
@@ -90,23 +92,11 @@ def get_virtual_warehouse(session: Session, principal: Principal, vw_id: int) ->
 
 
 def current_policy(session: Session, vw_id: int) -> SupervisionPolicy | None:
-    return session.scalars(
-        select(SupervisionPolicy)
-        .where(SupervisionPolicy.virtual_warehouse_id == vw_id)
-        .order_by(SupervisionPolicy.version.desc())
-        .limit(1)
-    ).first()
+    return supervision.latest(session, PolicyScope.VIRTUAL_WAREHOUSE, vw_id)
 
 
 def policy_history(session: Session, principal: Principal, vw_id: int) -> list[SupervisionPolicy]:
-    obtain(session, principal, VirtualWarehouse, vw_id)
-    return list(
-        session.scalars(
-            select(SupervisionPolicy)
-            .where(SupervisionPolicy.virtual_warehouse_id == vw_id)
-            .order_by(SupervisionPolicy.version)
-        )
-    )
+    return supervision.history(session, principal, PolicyScope.VIRTUAL_WAREHOUSE, vw_id)
 
 
 def release_windows_of(session: Session, vw_id: int) -> list[Window]:
@@ -224,6 +214,8 @@ def create_virtual_warehouse(
         before_rooms = {room.id: snapshot(room) for room in rooms}
         for room in rooms:
             room.virtual_warehouse_id = vw.id
+        # Its temperature line is written for the coldest class; rooms of another class keep the
+        # line of their own class until a policy gives them one (``rules.policies``).
         coldest = min((room.temperature_class for room in rooms), key=_COLDNESS.__getitem__)
         parameters = data.parameters or default_parameters(coldest).model_copy(update={"mode": data.mode})
         uow.record(
@@ -242,53 +234,19 @@ def create_virtual_warehouse(
             uow.record(
                 principal, "room.supervise", room, before=before_rooms[room.id], related=[vw.subject_ref]
             )
-        _add_policy_version(uow, principal, vw, parameters, N_("Initial policy"))
+        supervision.add_version(
+            uow,
+            principal,
+            vw,
+            PolicyIn(parameters=parameters, reason=N_("Initial policy")),
+            temperature_class=coldest,
+        )
         uow.commit()
         return vw
 
 
 def set_policy(uow: UnitOfWork, principal: Principal, vw_id: int, data: PolicyIn) -> SupervisionPolicy:
-    with uow:
-        vw = obtain(uow.session, principal, VirtualWarehouse, vw_id, "set_policy", for_update=True)
-        before = snapshot(vw)
-        policy = _add_policy_version(uow, principal, vw, data.parameters, data.reason)
-        if vw.mode != data.parameters.mode:
-            # The virtual warehouse's own row changes with the mode; its evidence must say so.
-            vw.mode = data.parameters.mode
-            uow.record(
-                principal,
-                "virtual_warehouse.set_mode",
-                vw,
-                before=before,
-                reason=data.reason,
-                related=[policy.subject_ref],
-            )
-        uow.commit()
-        return policy
-
-
-def _add_policy_version(
-    uow: UnitOfWork, principal: Principal, vw: VirtualWarehouse, parameters: PolicyParameters, reason: str
-) -> SupervisionPolicy:
-    previous = current_policy(uow.session, vw.id)
-    policy = SupervisionPolicy(
-        virtual_warehouse_id=vw.id,
-        version=(previous.version + 1) if previous else 1,
-        parameters=parameters.model_dump(mode="json"),
-        reason=reason,
-        created_by_user_id=principal.user_id,
-        created_at=uow.now(),
-    )
-    uow.session.add(policy)
-    uow.record(
-        principal,
-        "supervision_policy.set",
-        policy,
-        before=snapshot(previous) if previous else None,
-        reason=reason,
-        related=[vw.subject_ref],
-    )
-    return policy
+    return supervision.set_policy(uow, principal, PolicyScope.VIRTUAL_WAREHOUSE, vw_id, data)
 
 
 def add_release_window(

@@ -85,11 +85,13 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.parties.api import router as parties_router
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
+    from coldpledge.warehouses.policy_api import router as policies_router
     from coldpledge.web.pages import router as pages_router
 
     for router in (
         parties_router,
         warehouses_router,
+        policies_router,
         inventory_router,
         receipts_router,
         iot_router,
