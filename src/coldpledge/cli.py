@@ -169,6 +169,15 @@ def demo(
     # Simulated gateways, one per cold room, send to the server (or to the broker, read by an
     # ingest worker here, when COLDPLEDGE_MQTT_URL is set).
     edge_stop = _demo_telemetry(settings, worker_database, host, port)
+    # And the scheduler, as `coldpledge scheduler` would: offline devices, expiries, escalations.
+    from coldpledge.rules import scheduler
+
+    threading.Thread(
+        target=scheduler.run,
+        args=(worker_database, settings, edge_stop, 30.0),
+        name="demo scheduler",
+        daemon=True,
+    ).start()
     try:
         _serve(host, port, workers=1)
     finally:

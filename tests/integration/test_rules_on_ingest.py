@@ -134,7 +134,11 @@ def test_readings_are_stored_and_acknowledged_even_when_the_rules_fail(db: Trans
         stored = session.scalar(
             select(func.count()).select_from(Reading).where(Reading.device_id == sensor.id)
         )
-        states = session.scalar(select(func.count()).select_from(RuleConditionState))
+        states = session.scalar(
+            select(func.count())
+            .select_from(RuleConditionState)
+            .where(RuleConditionState.subject == f"device:{sensor.id}")
+        )
     assert stored == 3
     assert states == 0, "what the failing rules wrote was rolled back with them"
     assert ingestor.metrics.snapshot()["rules_failed"] == 1

@@ -130,10 +130,13 @@ def export_package(
     size = checkpoint.tree_size
     refs = {subject}
     if subject.startswith("receipt:"):
+        # The lots a receipt stands for are those its own entries name. Entries that only mention
+        # it (an alert in its room names every lot and receipt there) must not pull in the other
+        # lots of that room, which belong to other holders.
         for row in direct:
-            if row.index is not None and row.index < size:
+            if row.index is not None and row.index < size and row.record["subject"] == subject:
                 record = row.record
-                refs |= {ref for ref in (record["subject"], *record["related"]) if ref.startswith("lot:")}
+                refs |= {ref for ref in record["related"] if ref.startswith("lot:")}
     rows = _rows(session, refs) if len(refs) > 1 else direct
     included = sorted((row for row in rows if row.index is not None and row.index < size), key=_index)
     if not included:
