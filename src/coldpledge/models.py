@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from coldpledge.alerts.models import Alert, RuleConditionState, WorkOrder, WorkOrderCheckIn, WorkOrderComment
+from coldpledge.alerts.models import (
+    Alert,
+    RuleConditionState,
+    RuleRoomClock,
+    WorkOrder,
+    WorkOrderCheckIn,
+    WorkOrderComment,
+)
 from coldpledge.audit.models import AuditEvent
 from coldpledge.db import Base
 from coldpledge.evidence.models import (
@@ -75,6 +82,7 @@ __all__ = [
     "RollupMinute",
     "Room",
     "RuleConditionState",
+    "RuleRoomClock",
     "Seal",
     "SupervisionPolicy",
     "TelemetryMessage",

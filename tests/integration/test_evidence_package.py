@@ -369,7 +369,8 @@ def _edit_disclosed(files: dict[str, bytes]) -> None:
 
 
 def _edit_entry(files: dict[str, bytes]) -> None:
-    name = min(n for n in files if n.startswith("entries/"))
+    # The first entry a person made (entries of the rules, such as alerts in the room, name no user).
+    name = min(n for n in files if n.startswith("entries/") and b'"actor":"user:' in files[n])
     files[name] = files[name].replace(b'"actor":"user:', b'"actor":"user:1')
 
 

@@ -1,6 +1,7 @@
-"""The ingest path keeps the rule states it wrote in memory (``rules.service.ReadingJudge``) and
-reads a state again only when its row changed. Two workers judging the same room in turn must
-end where one worker does, on both databases."""
+"""The ingest path keeps the rule states in memory (``rules.service.ReadingJudge``), stores only
+their conditions, and reads them again, rebuilding their points from the stored readings, when
+another worker judged the room since. Two workers judging the same room in turn, or a worker
+that remembers nothing, must end where one worker does, on both databases."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from coldpledge.alerts.models import Alert
+from coldpledge.alerts.models import Alert, RuleConditionState, RuleRoomClock
 from coldpledge.iot.ingest import Incoming, Ingestor
+from coldpledge.iot.registry import bind
+from coldpledge.iot.schemas import BindIn
 from coldpledge.rules.service import ReadingJudge
 from tests.conftest import TestDB as Transaction
 from tests.iot import Sender, new_device, reading
@@ -107,3 +110,119 @@ def test_a_worker_whose_judgement_was_rolled_back_reads_the_states_again(
         runs.append(outcome(db, senders, start))
     assert runs[0] == runs[1]
     assert runs[0], "the warming probe still raised alerts"
+
+
+def test_a_worker_that_rebuilds_the_states_for_every_chunk_ends_with_the_alerts_of_one_that_remembers(
+    db: Transaction, world: World
+) -> None:
+    runs = []
+    for hours, judges in ((4, "one"), (2, "fresh")):
+        senders, start = probes(db, world), NOW - timedelta(hours=hours)
+        batch = messages(senders, start)
+        # Every ninth message comes 20 messages (about 7 minutes) late.
+        late = {index: index + 20 for index in range(0, len(batch), 9)}
+        order = sorted(range(len(batch)), key=lambda index: (late.get(index, index), index))
+        judge = ReadingJudge()
+        rebuilt = 0
+        for first in range(0, len(order), 7):
+            if judges == "fresh":
+                rebuilt += judge.rebuilt
+                judge = ReadingJudge()  # a restart before every chunk
+            worker = Ingestor(db.session, clock=lambda: NOW, rules=judge)
+            worker.ingest([batch[index] for index in order[first : first + 7]])
+        runs.append(outcome(db, senders, start))
+        if judges == "fresh":
+            assert rebuilt > len(order) // 7, "the states were read again and rebuilt"
+    assert runs[0] == runs[1]
+    assert {(row[1], row[2]) for row in runs[0]} >= {
+        ("temperature_band", "critical"),
+        ("sensor_disagreement", "critical"),
+    }
+
+
+def test_the_stored_states_hold_conditions_not_readings_and_a_quiet_chunk_stores_none(
+    db: Transaction, world: World
+) -> None:
+    senders = probes(db, world)
+    start = NOW - timedelta(hours=1)
+    worker = Ingestor(db.session, clock=lambda: NOW, rules=ReadingJudge())
+
+    def minute(at: int) -> None:
+        moment = start + timedelta(minutes=at)
+        worker.ingest(
+            [
+                Incoming(sender.raw([reading(moment, -20.0)], sent_at=NOW), "mqtt", sender.topic)
+                for sender in senders
+            ]
+        )
+
+    def stored() -> tuple[dict[tuple[str, str], Any], int | None]:
+        subjects = [f"device:{sender.id}" for sender in senders] + [f"room:{world.rooms['DJ-F18']}"]
+        with db.reader() as session:
+            rows = session.execute(
+                select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
+                    RuleConditionState.subject.in_(subjects)
+                )
+            ).all()
+            clock = session.scalar(
+                select(RuleRoomClock.version).where(RuleRoomClock.room_id == world.rooms["DJ-F18"])
+            )
+        return {(rule, subject): state for rule, subject, state in rows}, clock
+
+    minute(0)
+    first, first_clock = stored()
+    # Per probe temperature band, rate of rise and sensor fault; sensor disagreement for the room.
+    assert len(first) == 3 * len(senders) + 1
+    assert all("buffer" not in state and state["floor"] is not None for state in first.values())
+    minute(1)
+    second, second_clock = stored()
+    assert second == first, "nothing moved: nothing stored"
+    assert second_clock != first_clock, "but the room's clock tells the other workers"
+
+
+def minutes_of(worker: Ingestor, sender: Sender, start: datetime, first: int, values: list[float]) -> None:
+    """One reading a minute from minute ``first`` after ``start``, one chunk each."""
+    for at, value in enumerate(values, first):
+        raw = sender.raw([reading(start + timedelta(minutes=at), value)], sent_at=NOW)
+        worker.ingest([Incoming(raw, "mqtt", sender.topic)])
+
+
+def test_a_probe_moved_to_another_room_and_back_is_judged_from_its_stored_state(
+    db: Transaction, world: World
+) -> None:
+    # The probe's states follow it (they are per device). It warms in one room, recovers in the
+    # other, and warms again back in the first, which must not take up the pending spell it
+    # remembers from before the move: the reference is a worker that remembers nothing.
+    runs = []
+    for hours, judge in ((6, ReadingJudge()), (3, ReadingJudge(capacity=0))):
+        sender = new_device(db.uow(), world.who("admin"), world.rooms["YS-F18"], signing=False)
+        start = NOW - timedelta(hours=hours)
+        worker = Ingestor(db.session, clock=lambda: NOW, rules=judge)
+        minutes_of(worker, sender, start, 0, [-20.0] * 5 + [-17.0] * 20)
+        moved = BindIn(room_id=world.rooms["YS-F25"], reason="moved")
+        bind(db.uow(), world.who("admin"), sender.id, moved)
+        minutes_of(worker, sender, start, 25, [-30.0] * 40)
+        back = BindIn(room_id=world.rooms["YS-F18"], reason="moved back")
+        bind(db.uow(), world.who("admin"), sender.id, back)
+        minutes_of(worker, sender, start, 65, [-17.0] * 40 + [-30.0] * 10)
+        with db.reader() as session:
+            alerts = session.scalars(
+                select(Alert).where(Alert.subject == f"device:{sender.id}").order_by(Alert.id)
+            ).all()
+            runs.append(
+                [
+                    (
+                        a.rule,
+                        a.severity,
+                        a.status,
+                        a.condition,
+                        a.first_transition_at - start,
+                        a.triggered_at - start,
+                        a.last_transition_at - start,
+                        a.room_id,
+                    )
+                    for a in alerts
+                ]
+            )
+    assert runs[0] == runs[1]
+    assert runs[0], "the probe raised alerts"

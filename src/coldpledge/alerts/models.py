@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from coldpledge.alerts.lifecycle import (
@@ -90,6 +100,20 @@ class RuleConditionState(Base):
     rule: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(100))
     state: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RuleRoomClock(Base):
+    """Which judgement of a room's readings came last: the ingest path gives the room a new random
+    ``version`` in each transaction that judges its readings, so a worker whose memory of the
+    room's rule states (and of the readings behind them) carries another version knows it is stale
+    (``rules.service.ReadingJudge``). Random rather than counted: a judgement rolled back must not
+    leave a version that a later one could give again."""
+
+    __tablename__ = "rule_room_clocks"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"), primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

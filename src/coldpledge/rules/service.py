@@ -2,9 +2,11 @@
 
 Per chunk, the new readings are grouped by the room of the device that measured them and judged
 under that room's policy (the current version of its virtual warehouse's, or the template of its
-temperature class for a room under no supervision). The rules' states are read from and written
-back to ``rule_condition_states`` in the same transaction, so a restart loses no pending duration,
-and the transitions become alerts there too (``alerts.service.apply_transitions``): a reading is
+temperature class for a room under no supervision). The rules' conditions are stored in
+``rule_condition_states`` in the same transaction, when they changed, so a restart loses no
+pending duration; the recent readings a rule looks back on are not stored again but kept in the
+worker's memory and rebuilt from ``readings`` when that memory is stale (``ReadingJudge``). The
+transitions become alerts there too (``alerts.service.apply_transitions``): a reading is
 committed if and only if what it set off is.
 
 This is the only part of the rules package that does I/O; the judging itself is ``rules.room``.
@@ -13,28 +15,31 @@ This is the only part of the rules package that does I/O; the judging itself is 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from coldpledge.alerts.models import Alert, RuleConditionState
+from coldpledge.alerts.models import Alert, RuleRoomClock
 from coldpledge.alerts.people import AlertScope
 from coldpledge.alerts.service import apply_transitions
-from coldpledge.alerts.states import save_states
+from coldpledge.alerts.states import load_states, save_states
 from coldpledge.config import Settings
 from coldpledge.inventory.models import Seal
-from coldpledge.iot.models import Device
-from coldpledge.rules.catalogue import READING_RULES
-from coldpledge.rules.conditions import to_ms
+from coldpledge.iot.models import Device, Reading
+from coldpledge.iot.payload import METRICS_BY_CODE
+from coldpledge.rules.conditions import from_ms, to_ms
 from coldpledge.rules.policies import parameters_for_rooms
 from coldpledge.rules.room import RoomContext, RoomRules, StateKey
-from coldpledge.rules.stream import RuleState
+from coldpledge.rules.stream import Point, RuleState
 from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses.models import ReleaseWindow, Room
 from coldpledge.warehouses.policy import PolicyParameters
@@ -43,8 +48,6 @@ from coldpledge.warehouses.windows import Window
 log = logging.getLogger(__name__)
 
 ROOM_LOCK_CLASS = 7303  # advisory lock class for a room's rule states on PostgreSQL
-# The scheduler's rules keep their conditions in the same table, under the same subjects.
-_READING_RULES = [code.value for code in READING_RULES]
 _encode = msgspec.json.Encoder().encode
 
 
@@ -63,19 +66,39 @@ def rules_for(settings: Settings) -> Callable[[UnitOfWork, list[Any]], object] |
     return judge_readings if settings.rules_on_ingest else None
 
 
+@dataclass(slots=True)
+class _RoomMemory:
+    """A worker's memory of one room's reading rules, good while the room's clock shows
+    ``version`` and its devices are ``devices``: the states (buffers included) and, per state,
+    the durable form stored for it."""
+
+    version: int
+    devices: frozenset[int]
+    states: dict[StateKey, RuleState] = field(default_factory=dict)
+    stored: dict[StateKey, bytes] = field(default_factory=dict)
+
+
 class ReadingJudge:
-    """Judges newly stored readings (see ``judge_readings``), keeping on PostgreSQL the rule
-    states it last wrote in memory, each with the ``xmin`` of its row: a state is read from the
-    database again only when its row changed since (another worker on the shared subscription
-    judged the room, or the transaction that wrote it was rolled back). Under the room's advisory
-    lock the row cannot change between that check and the write. Safe for the worker's writer
-    threads: a state is taken out of the cache while a transaction uses it."""
+    """Judges newly stored readings (see ``judge_readings``).
+
+    What is stored per (rule, subject) is the condition (``RuleState.durable``), and only when it
+    changed; the recent points each rule looks back on stay in the worker's memory, per room. A
+    room's clock (``rule_room_clocks``) gets a new version in each transaction that judges its
+    readings; when it shows another version than the worker's memory of the room (another worker
+    on the shared subscription judged the room, or the transaction that made the memory was
+    rolled back), or the room's devices changed, the memory is dropped, and each state the chunk
+    needs is read again and its points rebuilt from ``readings`` (one query for the chunk). Under
+    the room's advisory lock nothing changes between that check and the writes. Safe for the
+    worker's writer threads: a room's memory is taken out while a transaction uses it, and the
+    room's lock keeps a second one from needing it meanwhile."""
 
     def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self._cache: dict[tuple[str, StateKey], tuple[int, RuleState]] = {}
+        self.capacity = capacity  # rule states kept in memory, at most
+        self._memory: dict[tuple[str, int], _RoomMemory] = {}
+        self._held = 0
         self._lock = threading.Lock()
         self._rules: dict[int, tuple[Any, RoomRules]] = {}
+        self.rebuilt = 0  # states read again and rebuilt from readings (for tests and metrics)
 
     def __call__(self, uow: UnitOfWork, rows: Sequence[Sequence[Any]]) -> list[Alert]:
         """Judge newly stored readings, rows as ingest stores them (``device_id, metric, ts,
@@ -94,23 +117,131 @@ class ReadingJudge:
         rooms = sorted(by_room)
         lock_rooms(session, rooms)
         settings = room_settings(session, rooms)
-        postgresql = session.get_bind().dialect.name == "postgresql"
-        if postgresql:
-            database = str(session.get_bind().engine.url)
-            states = self._take(session, database, rooms, measured)
-        else:
-            states = _load_states(session, rooms, measured)
+        rooms = [room for room in rooms if room in settings]
         registered = _registered(session, [r for r in rooms if settings[r].parameters.startup_ignore_minutes])
-        touched: list[Alert] = []
+        now = uow.now()
+        version = random.getrandbits(62)
+        clocks = _bump_clocks(session, rooms, version, now)
+        database = str(session.get_bind().engine.url)
+        memories: dict[int, _RoomMemory] = {}
+        rules: dict[int, RoomRules] = {}
+        needed: dict[int, set[StateKey]] = {}
         for room_id in rooms:
-            rules = self._room_rules(room_id, settings[room_id], registered.get(room_id, {}))
-            changed, transitions = rules.evaluate(states, by_room[room_id])
-            if postgresql:
-                self._save(session, database, changed, uow.now())
-            else:
-                save_states(session, {key: state.to_json() for key, state in changed.items()}, at=uow.now())
+            rules[room_id] = self._room_rules(room_id, settings[room_id], registered.get(room_id, {}))
+            memories[room_id] = self._take(database, room_id, clocks.get(room_id), settings[room_id].devices)
+            needed[room_id] = _keys_of(rules[room_id], by_room[room_id], settings[room_id].devices)
+        self._recall(session, rows, rules, memories, needed, settings, now)
+        touched: list[Alert] = []
+        documents: dict[StateKey, bytes] = {}
+        for room_id in rooms:
+            memory = memories[room_id]
+            changed, transitions = rules[room_id].evaluate(memory.states, by_room[room_id])
+            for key, state in changed.items():
+                memory.states[key] = state
+                if not state.dirty:
+                    continue
+                document = state.durable()
+                document["room"] = room_id
+                encoded = _encode(document)
+                state.dirty = False
+                if memory.stored.get(key) != encoded:
+                    memory.stored[key] = documents[key] = encoded
             touched.extend(apply_transitions(uow, transitions, scope=AlertScope(room_id=room_id)))
+        _store(session, documents, now)
+        # Should anything above fail, the memories are not put back: the next chunk starts from
+        # what is stored. Should the transaction fail later, their version is not the clock's.
+        for room_id in rooms:
+            memories[room_id].version = version
+            self._put(database, room_id, memories[room_id])
         return touched
+
+    def _take(self, database: str, room_id: int, version: int | None, devices: dict[int, str]) -> _RoomMemory:
+        """The memory of the room if it is current, else an empty one."""
+        wanted = frozenset(devices)
+        with self._lock:
+            memory = self._memory.pop((database, room_id), None)
+            if memory is not None:
+                self._held -= len(memory.states)
+        if memory is None or version is None or memory.version != version or memory.devices != wanted:
+            return _RoomMemory(version or 0, wanted)
+        return memory
+
+    def _put(self, database: str, room_id: int, memory: _RoomMemory) -> None:
+        size = len(memory.states)
+        if size > self.capacity:
+            return
+        with self._lock:
+            if self._held + size > self.capacity:
+                self._memory.clear()
+                self._held = 0
+            self._memory[(database, room_id)] = memory
+            self._held += size
+
+    def _recall(
+        self,
+        session: Session,
+        rows: Sequence[Sequence[Any]],
+        rules: dict[int, RoomRules],
+        memories: dict[int, _RoomMemory],
+        needed: dict[int, set[StateKey]],
+        settings: dict[int, _RoomSetting],
+        now: datetime,
+    ) -> None:
+        """The states the chunk needs and the memories lack: read from ``rule_condition_states``
+        and their points rebuilt from ``readings`` (the chunk's own readings left out: they are
+        judged next), each device's from the earliest floor of a state it feeds."""
+        missing = {
+            room_id: [key for key in sorted(needed[room_id]) if key not in memories[room_id].states]
+            for room_id in needed
+        }
+        wanted = [key for keys in missing.values() for key in keys]
+        if not wanted:
+            return
+        stored = _load_durable(session, wanted)
+        floors: dict[int, int] = {}
+        for room_id, keys in missing.items():
+            room_subject = rules[room_id].room_subject
+            for key in keys:
+                data = stored.get(key)
+                if data is None or "buffer" in data or data.get("floor") is None:
+                    continue
+                floor = data["floor"]
+                devices = settings[room_id].devices if key[1] == room_subject else (int(key[1][7:]),)
+                for device in devices:
+                    if device not in floors or floor < floors[device]:
+                        floors[device] = floor
+        points: dict[StateKey, list[Point]] = defaultdict(list)
+        if floors:
+            fresh = {(row[0], row[1], row[2]) for row in rows}
+            room_of = {device: room_id for room_id in missing for device in settings[room_id].devices}
+            for device, metric, ts, value_u, fault in _stored_readings(session, floors):
+                if (device, metric, ts) in fresh:
+                    continue
+                room_id = room_of[device]
+                point = (to_ms(ts), device, value_u, fault, metric)
+                for rule, per_device in rules[room_id].rules_for_metric(metric):
+                    subject = f"device:{device}" if per_device else rules[room_id].room_subject
+                    points[(rule.rule, subject)].append(point)
+        for room_id, keys in missing.items():
+            memory = memories[room_id]
+            for key in keys:
+                data = stored.get(key)
+                if data is None:
+                    continue  # never judged: starts afresh
+                state = memory.states[key] = RuleState.restore(data, points.get(key, ()))
+                memory.stored[key] = _encode({**state.durable(), "room": data.get("room")})
+                # Stored whole (before 0009) or by another room: stored again in this chunk.
+                state.dirty = "buffer" in data or data.get("room") != room_id
+                self.rebuilt += 1
+            # The states these rows name were judged last in another room (a device moved here):
+            # that room's memories elsewhere may hold them, so its clock moves too.
+            elsewhere = {
+                data["room"]
+                for key in keys
+                if (data := stored.get(key)) is not None and data.get("room") not in (None, room_id)
+            }
+            if elsewhere:
+                _bump_clocks(session, sorted(elsewhere), random.getrandbits(62), now)
 
     def _room_rules(self, room_id: int, setting: _RoomSetting, registered: dict[int, int]) -> RoomRules:
         """Built again only when the room's policy, seal, windows or devices changed."""
@@ -138,67 +269,6 @@ class ReadingJudge:
             self._rules.clear()
         self._rules[room_id] = (fingerprint, rules)
         return rules
-
-    def _take(
-        self, session: Session, database: str, rooms: list[int], devices: set[int]
-    ) -> dict[StateKey, RuleState]:
-        subjects = [f"room:{room}" for room in rooms] + [f"device:{device}" for device in sorted(devices)]
-        stored = session.execute(
-            text(
-                "SELECT rule, subject, xmin::text::bigint FROM rule_condition_states "
-                "WHERE rule = ANY(:rules) AND subject = ANY(:subjects)"
-            ),
-            {"rules": _READING_RULES, "subjects": subjects},
-        ).all()
-        states: dict[StateKey, RuleState] = {}
-        stale: set[StateKey] = set()
-        with self._lock:
-            for rule, subject, version in stored:
-                cached = self._cache.pop((database, (rule, subject)), None)
-                if cached is not None and cached[0] == version:
-                    states[(rule, subject)] = cached[1]
-                else:
-                    stale.add((rule, subject))
-        if stale:
-            for rule, subject, state in session.execute(
-                text(
-                    "SELECT rule, subject, state FROM rule_condition_states "
-                    "WHERE rule = ANY(:rules) AND subject = ANY(:subjects)"
-                ),
-                {"rules": sorted({key[0] for key in stale}), "subjects": sorted({key[1] for key in stale})},
-            ):
-                if (rule, subject) in stale:
-                    states[(rule, subject)] = RuleState.from_json(state)
-        return states
-
-    def _save(self, session: Session, database: str, changed: dict[StateKey, RuleState], at: Any) -> None:
-        """One statement for the room's states, in key order (no deadlock between writers); the
-        states go back into the cache with the version of the row just written."""
-        if not changed:
-            return
-        keys = sorted(changed)
-        # One JSON document for them all: arrays of text would be escaped element by element.
-        document = _encode([(key[0], key[1], changed[key].plain()) for key in keys]).decode()
-        written = session.execute(
-            text(
-                "INSERT INTO rule_condition_states (rule, subject, state, updated_at) "
-                "SELECT item->>0, item->>1, item->2, :at "
-                "FROM jsonb_array_elements(CAST(:document AS jsonb)) "
-                "WITH ORDINALITY AS given(item, position) "
-                "ORDER BY position "
-                "ON CONFLICT (rule, subject) DO UPDATE "
-                "SET state = excluded.state, updated_at = excluded.updated_at "
-                "RETURNING rule, subject, xmin::text::bigint"
-            ),
-            {"document": document, "at": at},
-        ).all()
-        if len(written) > self.capacity:
-            return
-        with self._lock:
-            if len(self._cache) + len(written) > self.capacity:
-                self._cache.clear()
-            for rule, subject, version in written:
-                self._cache[(database, (rule, subject))] = (version, changed[(rule, subject)])
 
 
 judge_readings = ReadingJudge()
@@ -265,15 +335,127 @@ def room_settings(session: Session, rooms: list[int]) -> dict[int, _RoomSetting]
     return settings
 
 
-def _load_states(session: Session, rooms: list[int], devices: set[int]) -> dict[StateKey, RuleState]:
-    subjects = [f"room:{room}" for room in rooms] + [f"device:{device}" for device in sorted(devices)]
-    states: dict[StateKey, RuleState] = {}
-    for start in range(0, len(subjects), 400):
-        for rule, subject, state in session.execute(
-            select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
-                RuleConditionState.rule.in_(_READING_RULES),
-                RuleConditionState.subject.in_(subjects[start : start + 400]),
+def _keys_of(rules: RoomRules, rows: Sequence[Sequence[Any]], devices: dict[int, str]) -> set[StateKey]:
+    """The (rule, subject) keys the room's rules judge these rows under (``RoomRules.evaluate``)."""
+    keys: set[StateKey] = set()
+    for device, metric in {(row[0], row[1]) for row in rows}:
+        if devices and device not in devices:
+            continue
+        for rule, per_device in rules.rules_for_metric(metric):
+            keys.add((rule.rule, f"device:{device}" if per_device else rules.room_subject))
+    return keys
+
+
+def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime) -> dict[int, int]:
+    """Give these rooms' clocks ``version``; returns the versions they showed before (rooms
+    without a clock yet are left out)."""
+    if not rooms:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        # The CTE's select sees the rows as they were before the insert in the same statement.
+        found = session.execute(
+            text(
+                "WITH wanted AS (SELECT unnest(CAST(:rooms AS integer[])) AS room_id), "
+                "before AS (SELECT room_id, version FROM rule_room_clocks JOIN wanted USING (room_id)), "
+                "bumped AS (INSERT INTO rule_room_clocks (room_id, version, updated_at) "
+                "SELECT room_id, :version, :at FROM wanted ORDER BY room_id "
+                "ON CONFLICT (room_id) DO UPDATE "
+                "SET version = excluded.version, updated_at = excluded.updated_at) "
+                "SELECT room_id, version FROM before"
+            ),
+            {"rooms": rooms, "version": version, "at": at},
+        ).all()
+        return dict(found)
+    clocks = dict(
+        session.execute(
+            select(RuleRoomClock.room_id, RuleRoomClock.version).where(RuleRoomClock.room_id.in_(rooms))
+        ).all()
+    )
+    statement = sqlite_insert(RuleRoomClock).values(
+        [{"room_id": room_id, "version": version, "updated_at": at} for room_id in rooms]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["room_id"],
+            set_={"version": statement.excluded.version, "updated_at": statement.excluded.updated_at},
+        )
+    )
+    return clocks
+
+
+def _load_durable(session: Session, keys: list[StateKey]) -> dict[StateKey, dict[str, Any]]:
+    """The stored states of these keys (the reading rules' only)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return load_states(session, keys)
+    wanted = set(keys)
+    found: dict[StateKey, dict[str, Any]] = {}
+    for rule, subject, state in session.execute(
+        text(
+            "SELECT rule, subject, state FROM rule_condition_states "
+            "WHERE rule = ANY(:rules) AND subject = ANY(:subjects)"
+        ),
+        {"rules": sorted({key[0] for key in keys}), "subjects": sorted({key[1] for key in keys})},
+    ):
+        if (rule, subject) in wanted:
+            found[(rule, subject)] = state
+    return found
+
+
+def _stored_readings(session: Session, floors: dict[int, int]) -> list[Any]:
+    """``device_id, metric, ts, value_u, fault`` of each device's readings from its floor (ms) on."""
+    devices = sorted(floors)
+    lowest = from_ms(min(floors.values()))
+    if session.get_bind().dialect.name == "postgresql":
+        # Every metric named, so that the primary key (device, metric, ts) finds the span; the
+        # constant lower bound lets the planner skip older partitions.
+        return list(
+            session.execute(
+                text(
+                    "SELECT r.device_id, r.metric, r.ts, r.value_u, r.fault "
+                    "FROM unnest(CAST(:devices AS integer[]), CAST(:floors AS timestamptz[])) "
+                    "AS f(device_id, floor) "
+                    "JOIN readings AS r ON r.device_id = f.device_id AND r.ts >= f.floor "
+                    "WHERE r.metric = ANY(CAST(:metrics AS smallint[])) AND r.ts >= :lowest"
+                ),
+                {
+                    "devices": devices,
+                    "floors": [from_ms(floors[device]) for device in devices],
+                    "metrics": sorted(METRICS_BY_CODE),
+                    "lowest": lowest,
+                },
+            ).all()
+        )
+    found: list[Any] = []
+    for start in range(0, len(devices), 400):
+        for row in session.execute(
+            select(Reading.device_id, Reading.metric, Reading.ts, Reading.value_u, Reading.fault).where(
+                Reading.device_id.in_(devices[start : start + 400]), Reading.ts >= lowest
             )
         ):
-            states[(rule, subject)] = RuleState.from_json(state)
-    return states
+            if to_ms(row[2]) >= floors[row[0]]:
+                found.append(row)
+    return found
+
+
+def _store(session: Session, documents: dict[StateKey, bytes], at: datetime) -> None:
+    """The changed states in one statement, in key order (no deadlock between writers)."""
+    if not documents:
+        return
+    keys = sorted(documents)
+    if session.get_bind().dialect.name != "postgresql":
+        save_states(session, {key: msgspec.json.decode(documents[key]) for key in keys}, at=at)
+        return
+    # One JSON document for them all: arrays of text would be escaped element by element.
+    document = _encode([(key[0], key[1], msgspec.Raw(documents[key])) for key in keys]).decode()
+    session.execute(
+        text(
+            "INSERT INTO rule_condition_states (rule, subject, state, updated_at) "
+            "SELECT item->>0, item->>1, item->2, :at "
+            "FROM jsonb_array_elements(CAST(:document AS jsonb)) "
+            "WITH ORDINALITY AS given(item, position) "
+            "ORDER BY position "
+            "ON CONFLICT (rule, subject) DO UPDATE "
+            "SET state = excluded.state, updated_at = excluded.updated_at"
+        ),
+        {"document": document, "at": at},
+    )

@@ -14,12 +14,20 @@ judged once on the normal path, and a state holds at most about three windows of
 Transitions already emitted are remembered while they are inside the buffer, so a replay emits
 only what is new (see ``RuleState._reconcile``). A transition told before a late reading moved it
 keeps the moment it was told with.
+
+What a restart needs is the conditions, not the points: the buffer holds stored readings, so a
+state is stored without it (``RuleState.durable``) and rebuilt from the readings from its
+``floor`` on (``RuleState.restore``). For that the buffer is kept a function of what is stored:
+the stored readings of the state's scope from the floor on, less the few it left out, which it
+names (``left_out``: readings too late to count, and a reading that came after another of the
+same moment and device but would sort before it).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +81,11 @@ class RuleState:
     checkpoint: tuple[tuple[int, int], dict[str, Condition]] | None = None
     emitted: list[tuple[str, str, str, int]] = field(default_factory=list)  # subject, state, severity, ms
     late_ignored: int = 0
+    # Points fed but not in the buffer though inside its span (see the module's docstring).
+    left_out: list[Point] = field(default_factory=list)
+    # Whether ``durable`` may differ from what it was when last cleared: set by every change but
+    # the points appended to the buffer, cleared by whoever stores the state.
+    dirty: bool = field(default=True, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +100,7 @@ class RuleState:
             ),
             "emitted": [list(item) for item in self.emitted],
             "late_ignored": self.late_ignored,
+            "left_out": [list(point) for point in self.left_out],
         }
 
     def encode(self) -> str:
@@ -95,19 +109,11 @@ class RuleState:
 
     def plain(self) -> dict[str, Any]:
         """``to_json`` with tuples where it has lists: the same JSON, made faster."""
+        return self._plain(_condition_document)
 
+    def _plain(self, condition: Callable[[Condition], Any]) -> dict[str, Any]:
         def conditions(found: dict[str, Condition]) -> dict[str, Any]:
-            return {
-                subject: {
-                    "status": c.status,
-                    "since": c.since,
-                    "fired": c.fired,
-                    "clear_since": c.clear_since,
-                    "flips": c.flips,
-                    "flapping": c.flapping,
-                }
-                for subject, c in found.items()
-            }
+            return {subject: condition(c) for subject, c in found.items()}
 
         checkpoint = self.checkpoint
         return {
@@ -118,27 +124,67 @@ class RuleState:
             "checkpoint": None if checkpoint is None else (checkpoint[0], conditions(checkpoint[1])),
             "emitted": self.emitted,
             "late_ignored": self.late_ignored,
+            "left_out": self.left_out,
         }
+
+    def durable(self) -> dict[str, Any]:
+        """What a restart needs that the stored readings cannot give back: ``plain`` without the
+        buffer but with its ``floor``, the moment of its first point (None while it is empty),
+        and each condition as an array (``status, since, fired, clear_since, flips, flapping``):
+        a third of the bytes."""
+        found = self._plain(_condition_row)
+        del found["buffer"]
+        found["floor"] = self.buffer[0][0] if self.buffer else None
+        return found
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], points: Iterable[Point]) -> RuleState:
+        """The state ``durable`` gave ``data``, its buffer rebuilt from ``points``: the stored
+        readings of its rule and scope, in any order, from ``floor`` on at least (earlier ones are
+        dropped) and without those fed since. Of the points of one moment and device, the first
+        in order is kept, as ``feed`` keeps it (the others it kept out are in ``left_out``)."""
+        if "buffer" in data:  # stored whole, before the buffers were left out of storage
+            state = cls.from_json(data)
+            state.dirty = False
+            return state
+        state = cls.from_json({**data, "buffer": ()})
+        floor = data["floor"]
+        if floor is not None:
+            omitted = Counter(state.left_out)
+            buffer = state.buffer
+            for point in sorted(points):
+                if point[0] < floor:
+                    continue
+                if omitted and omitted[point] > 0:
+                    omitted[point] -= 1
+                    continue
+                if buffer and buffer[-1][0] == point[0] and buffer[-1][1] == point[1]:
+                    continue
+                buffer.append(point)
+        state.dirty = False
+        return state
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RuleState:
+        """The state ``to_json`` (or ``durable``, with conditions as arrays) gave ``data``."""
         checkpoint = data["checkpoint"]
         base_key = data["base_key"]
         return cls(
             buffer=[(p[0], p[1], p[2], p[3], p[4]) for p in data["buffer"]],
-            conditions={s: Condition.from_json(c) for s, c in data["conditions"].items()},
+            conditions={s: _condition_of(c) for s, c in data["conditions"].items()},
             base_key=(base_key[0], base_key[1]) if base_key is not None else None,
-            base={s: Condition.from_json(c) for s, c in data["base"].items()},
+            base={s: _condition_of(c) for s, c in data["base"].items()},
             checkpoint=(
                 None
                 if checkpoint is None
                 else (
                     (checkpoint[0][0], checkpoint[0][1]),
-                    {s: Condition.from_json(c) for s, c in checkpoint[1].items()},
+                    {s: _condition_of(c) for s, c in checkpoint[1].items()},
                 )
             ),
             emitted=[(e[0], e[1], e[2], e[3]) for e in data["emitted"]],
             late_ignored=data["late_ignored"],
+            left_out=[(p[0], p[1], p[2], p[3], p[4]) for p in data.get("left_out", ())],
         )
 
     def feed(self, evaluator: Evaluator, points: Sequence[Point], out: list[Transition]) -> None:
@@ -150,16 +196,25 @@ class RuleState:
             key = (point[0], point[1])
             if self.base_key is not None and key < self.base_key:
                 self.late_ignored += 1
+                if buffer and point[0] >= buffer[0][0]:
+                    self.left_out.append(point)
+                self.dirty = True
                 continue
             if not buffer or key > (buffer[-1][0], buffer[-1][1]):
                 buffer.append(point)
                 continue
             index = bisect_left(buffer, key, key=_key)
             if index < len(buffer) and _key(buffer[index]) == key:
-                continue  # delivered twice
+                # Delivered twice, or another metric of the same device and moment: the first is
+                # kept. A rebuilt buffer keeps the least of them, so one less than it is named.
+                if point < buffer[index]:
+                    self.left_out.append(point)
+                    self.dirty = True
+                continue
             buffer.insert(index, point)
             replay = True
         if replay:
+            self.dirty = True
             self.conditions = {subject: c.copy() for subject, c in self.base.items()}
             self.checkpoint = None
             start = 0 if self.base_key is None else bisect_left(buffer, self.base_key, key=_key)
@@ -185,13 +240,16 @@ class RuleState:
             point = buffer[index]
             if self.checkpoint is None and point[0] >= checkpoint_at:
                 self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in conditions.items()})
+                self.dirty = True
             subject = subject_of(point)
             condition = conditions.get(subject)
             if condition is None:
                 condition = conditions[subject] = Condition()
+                self.dirty = True
             met = judged[index - start] if judged is not None else judge(buffer, index)
             if met <= 0 and condition.status == INACTIVE:
                 continue
+            self.dirty = True
             condition.step(
                 rule, subject, point[0], met, levels, hygiene, _describer(evaluator, buffer, index), fresh
             )
@@ -227,9 +285,11 @@ class RuleState:
                         conditions[subject] = Condition()
                 point = self.buffer[at]
                 self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in conditions.items()})
+                self.dirty = True
         for subject in subjects:
             if subject not in conditions:
                 conditions[subject] = Condition()
+                self.dirty = True
         return True
 
     def _reconcile(
@@ -301,6 +361,31 @@ class RuleState:
         keep_from = bisect_left(self.buffer, (key[0] - evaluator.window_ms, -1), key=_key)
         del self.buffer[:keep_from]
         self.emitted = [item for item in self.emitted if item[3] >= key[0]]
+        if self.left_out:
+            floor = self.buffer[0][0]
+            self.left_out = [point for point in self.left_out if point[0] >= floor]
+        self.dirty = True
+
+
+def _condition_document(c: Condition) -> dict[str, Any]:
+    return {
+        "status": c.status,
+        "since": c.since,
+        "fired": c.fired,
+        "clear_since": c.clear_since,
+        "flips": c.flips,
+        "flapping": c.flapping,
+    }
+
+
+def _condition_row(c: Condition) -> tuple[Any, ...]:
+    return (c.status, c.since, c.fired, c.clear_since, c.flips, c.flapping)
+
+
+def _condition_of(data: dict[str, Any] | list[Any]) -> Condition:
+    if isinstance(data, dict):
+        return Condition.from_json(data)
+    return Condition(data[0], list(data[1]), data[2], data[3], list(data[4]), data[5])
 
 
 def _key(point: Point) -> tuple[int, int]:
