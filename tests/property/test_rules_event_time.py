@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldpledge.rules.conditions import Transition
+from coldpledge.rules.evaluators import median_replacing
 from coldpledge.rules.room import RoomContext, RoomRules, StateKey
 from coldpledge.rules.stream import RuleState
 from coldpledge.warehouses.models import TemperatureClass
@@ -115,3 +116,24 @@ def test_readings_late_by_a_few_minutes_end_in_the_in_order_conditions(
         return {key: state for key, state in last.items() if state != "resolved"}
 
     assert open_told(late) == open_told(in_order)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.integers(-30_000_000, 10_000_000), min_size=1, max_size=12),
+    st.booleans(),
+    st.data(),
+    st.integers(-30_000_000, 10_000_000),
+)
+def test_the_room_median_with_a_probe_s_new_value_is_the_median_of_that_list(
+    values: list[int], replace: bool, data: st.DataObject, new: int
+) -> None:
+    values.sort()
+    old = data.draw(st.sampled_from(values)) if replace else None
+    room = list(values)
+    if old is not None:
+        room.remove(old)
+    room = sorted([*room, new])
+    middle = len(room) // 2
+    expected = room[middle] if len(room) % 2 else (room[middle - 1] + room[middle]) // 2
+    assert median_replacing(values, old, new) == expected

@@ -326,6 +326,26 @@ class SealedRoomActivity:
         return trigger_of(point), f"{METRIC_NAMES.get(point[4], 'activity')} in a sealed room"
 
 
+def median_replacing(values: list[int], old: int | None, new: int) -> int:
+    """The median of sorted ``values`` with ``old`` (one of them, or None) taken out and ``new``
+    put in, without building that list: a room of hundreds of probes would copy them all for every
+    reading. Integer median; for an even count, the floor of the two middle values' mean."""
+    skip = len(values) if old is None else bisect_left(values, old)
+    at = bisect_left(values, new)
+    if at > skip:
+        at -= 1
+    size = len(values) + (0 if old is None else -1) + 1
+
+    def nth(k: int) -> int:
+        if k == at:
+            return new
+        j = k if k < at else k - 1  # index among the values without ``old``
+        return values[j] if j < skip else values[j + 1]
+
+    middle = size // 2
+    return nth(middle) if size % 2 else (nth(middle - 1) + nth(middle)) // 2
+
+
 class SensorDisagreement:
     """A probe further than the limit from the room's median for that duration, with at least the
     minimum number of peers: the probe moved into a cold box while the room warms. The median is
@@ -429,12 +449,7 @@ class SensorDisagreement:
                     elif value - values[0] <= clear_limit and values[-1] - value <= clear_limit:
                         judged.append(CLEAR)  # the peers' median is between the two
                     else:
-                        room = values.copy()
-                        if own is not None:
-                            del room[bisect_left(room, own[1])]
-                        insort(room, value)
-                        middle = len(room) // 2
-                        median = room[middle] if len(room) % 2 else (room[middle - 1] + room[middle]) // 2
+                        median = median_replacing(values, None if own is None else own[1], value)
                         difference = abs(value - median)
                         if difference > limit:
                             judged.append(1)
