@@ -9,9 +9,8 @@ raise never shows up for the personas of the other tests.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,15 +81,6 @@ def private_site(settings: Settings, server_url: str | None) -> Iterator[Site]:
             yield Site(database, own, world)
         finally:
             database.dispose()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; the only waiting the scenarios do (for the worker's commits)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -63,3 +65,13 @@ def ok(response: Response, status: int = 200) -> Any:
     """The JSON of a response that must have ``status``; otherwise fail showing the body."""
     assert response.status_code == status, response.text
     return response.json()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds (a worker's commits, a broker's delivery), failing with
+    ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)

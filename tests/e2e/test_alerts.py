@@ -15,7 +15,7 @@ from coldpledge.audit.models import AuditEvent
 from coldpledge.evidence.models import EvidenceRef
 from coldpledge.notify.models import InboxItem
 from tests.alerting import apply, change, raise_alert
-from tests.support import now
+from tests.support import now, ok
 from tests.world import World
 
 if TYPE_CHECKING:
@@ -25,24 +25,19 @@ Auth = Callable[[str], dict[str, str]]
 API = "/api/v1"
 
 
-def _ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
 def test_a_critical_condition_opens_an_alert_and_a_work_order_for_the_assigned_inspector(
     db: TestDB, world: World, client: TestClient, auth: Auth
 ) -> None:
     alert_id = raise_alert(db.uow, world.rooms["YS-F18"])
 
-    alert = _ok(client.get(f"{API}/alerts/{alert_id}", headers=auth("supervisor")))
+    alert = ok(client.get(f"{API}/alerts/{alert_id}", headers=auth("supervisor")))
     assert (alert["status"], alert["condition"], alert["severity"]) == ("open", "firing", "critical")
     assert alert["trigger"]["value_mc"] == -14_800
     assert alert["room_id"] == world.rooms["YS-F18"]
     assert alert["warehouse_id"] == world.warehouses["yangshan"]
     assert alert["virtual_warehouse_id"] == world.vws["ys-frozen"]
     assert [entry["action"] for entry in alert["history"]] == ["alert.opened"]
-    order = _ok(client.get(f"{API}/work-orders/{alert['work_order_id']}", headers=auth("inspector")))
+    order = ok(client.get(f"{API}/work-orders/{alert['work_order_id']}", headers=auth("inspector")))
     assert (order["kind"], order["status"], order["assignee_user_id"]) == (
         "alert_response",
         "assigned",
@@ -87,7 +82,7 @@ def test_a_pending_condition_is_not_yet_an_incident_and_one_that_clears_leaves_n
     (alert,) = apply(db.uow, room, change("pending", subject=subject, severity="major"))
     assert alert.status == "pending"
     assert (
-        _ok(client.get(f"{API}/work-orders", params={"alert_id": alert.id}, headers=auth("supervisor"))) == []
+        ok(client.get(f"{API}/work-orders", params={"alert_id": alert.id}, headers=auth("supervisor"))) == []
     )
 
     (withdrawn,) = apply(db.uow, room, change("resolved", subject=subject, severity="major"))
@@ -113,14 +108,14 @@ def test_a_cleared_condition_resolves_the_alert_and_a_manager_closes_it(
     room = world.rooms["YS-C04"]
     subject = f"room:{room}"
     (alert,) = apply(db.uow, room, change(subject=subject, severity="minor"))
-    _ok(client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=auth("keeper"), json={"note": "在查"}))
+    ok(client.post(f"{API}/alerts/{alert.id}/acknowledge", headers=auth("keeper"), json={"note": "在查"}))
     apply(db.uow, room, change("resolved", subject=subject, severity="minor"))
 
-    resolved = _ok(client.get(f"{API}/alerts/{alert.id}", headers=auth("supervisor")))
+    resolved = ok(client.get(f"{API}/alerts/{alert.id}", headers=auth("supervisor")))
     assert (resolved["status"], resolved["condition"]) == ("resolved", "resolved")
     assert resolved["allowed_actions"] == ["close"]
     assert client.post(f"{API}/alerts/{alert.id}/close", headers=auth("inspector")).status_code == 404
-    closed = _ok(client.post(f"{API}/alerts/{alert.id}/close", headers=auth("supervisor"), json={}))
+    closed = ok(client.post(f"{API}/alerts/{alert.id}/close", headers=auth("supervisor"), json={}))
     assert closed["status"] == "closed"
     # The next time the condition comes, it is a new alert.
     later = now() + timedelta(hours=2)
@@ -148,7 +143,7 @@ def test_a_condition_back_soon_after_clearing_reopens_its_alert_and_is_flapping_
 
 def test_a_minor_alert_opens_no_work_order(db: TestDB, world: World, client: TestClient, auth: Auth) -> None:
     alert_id = raise_alert(db.uow, world.rooms["YS-F18"], severity="minor", rule="door_open")
-    assert _ok(client.get(f"{API}/alerts/{alert_id}", headers=auth("supervisor")))["work_order_id"] is None
+    assert ok(client.get(f"{API}/alerts/{alert_id}", headers=auth("supervisor")))["work_order_id"] is None
 
 
 def test_a_major_alert_that_turns_critical_tightens_its_work_order(
@@ -158,9 +153,9 @@ def test_a_major_alert_that_turns_critical_tightens_its_work_order(
     subject = f"room:{room}"
     (alert,) = apply(db.uow, room, change(subject=subject, severity="major"))
     apply(db.uow, room, change(subject=subject, severity="critical"))
-    detail = _ok(client.get(f"{API}/alerts/{alert.id}", headers=auth("supervisor")))
+    detail = ok(client.get(f"{API}/alerts/{alert.id}", headers=auth("supervisor")))
     assert detail["severity"] == "critical"
-    order = _ok(client.get(f"{API}/work-orders/{detail['work_order_id']}", headers=auth("supervisor")))
+    order = ok(client.get(f"{API}/work-orders/{detail['work_order_id']}", headers=auth("supervisor")))
     assert order["severity"] == "critical"
     opened = order["opened_at"]
     assert order["acknowledge_by"] > opened
@@ -180,7 +175,7 @@ def test_each_party_sees_the_alerts_on_what_it_owns_and_nothing_else(
         assert client.get(f"{API}/alerts/{empty_room}", headers=auth(persona)).status_code == 404, persona
     for persona in ("keeper", "supervisor"):
         assert client.get(f"{API}/alerts/{empty_room}", headers=auth(persona)).status_code == 200, persona
-    listed = {row["id"] for row in _ok(client.get(f"{API}/alerts", headers=auth("bank")))}
+    listed = {row["id"] for row in ok(client.get(f"{API}/alerts", headers=auth("bank")))}
     assert on_collateral in listed
     assert empty_room not in listed
 
@@ -194,7 +189,7 @@ def test_alerts_are_listed_by_status_severity_rule_room_and_time(
 
     def ids(**params: Any) -> set[int]:
         return {
-            row["id"] for row in _ok(client.get(f"{API}/alerts", params=params, headers=auth("supervisor")))
+            row["id"] for row in ok(client.get(f"{API}/alerts", params=params, headers=auth("supervisor")))
         }
 
     assert {critical, minor} <= ids(room_id=room, status="open")
@@ -208,11 +203,11 @@ def test_alerts_are_listed_by_status_severity_rule_room_and_time(
 def test_counts_give_the_open_alerts_by_severity(
     db: TestDB, world: World, client: TestClient, auth: Auth
 ) -> None:
-    before = _ok(client.get(f"{API}/alerts/counts", headers=auth("bank")))
+    before = ok(client.get(f"{API}/alerts/counts", headers=auth("bank")))
     raise_alert(db.uow, world.rooms["YS-F18"])
     raise_alert(db.uow, world.rooms["YS-F18"], severity="major", rule="sensor_disagreement")
     raise_alert(db.uow, world.rooms["YS-C04"])
-    after = _ok(client.get(f"{API}/alerts/counts", headers=auth("bank")))
+    after = ok(client.get(f"{API}/alerts/counts", headers=auth("bank")))
     assert after["critical"] - before["critical"] == 1
     assert after["major"] - before["major"] == 1
     assert after["total"] - before["total"] == 2
@@ -226,7 +221,7 @@ def test_every_alert_transition_is_evidenced_for_the_room_the_warehouse_and_the_
     (alert,) = apply(db.uow, room, change("pending", subject=subject))
     apply(db.uow, room, change("firing", subject=subject))
     apply(db.uow, room, change("resolved", subject=subject))
-    receipt = _ok(client.get(f"{API}/receipts/{world.receipts['pledged']}", headers=auth("bank")))["code"]
+    receipt = ok(client.get(f"{API}/receipts/{world.receipts['pledged']}", headers=auth("bank")))["code"]
     with db.session() as session:
         actions = list(
             session.scalars(
@@ -265,7 +260,7 @@ def test_only_supervision_and_the_keeper_acknowledge_an_alert(
 ) -> None:
     alert_id = raise_alert(db.uow, world.rooms["YS-F18"], severity="minor", rule="door_open")
     assert client.post(f"{API}/alerts/{alert_id}/acknowledge", headers=auth("borrower")).status_code == 403
-    acknowledged = _ok(client.post(f"{API}/alerts/{alert_id}/acknowledge", headers=auth("inspector")))
+    acknowledged = ok(client.post(f"{API}/alerts/{alert_id}/acknowledge", headers=auth("inspector")))
     assert acknowledged["status"] == "acknowledged"
     again = client.post(f"{API}/alerts/{alert_id}/acknowledge", headers=auth("supervisor"))
     assert again.status_code == 409
@@ -273,4 +268,4 @@ def test_only_supervision_and_the_keeper_acknowledge_an_alert(
     resolved = client.post(
         f"{API}/alerts/{alert_id}/resolve", headers=auth("supervisor"), json={"resolution": "门已关"}
     )
-    assert _ok(resolved)["resolved_by_user_id"] == world.users["supervisor"]
+    assert ok(resolved)["resolved_by_user_id"] == world.users["supervisor"]

@@ -15,7 +15,7 @@ from coldpledge.alerts.models import WorkOrder
 from coldpledge.notify.models import InboxItem
 from coldpledge.warehouses.models import Warehouse
 from tests.alerting import raise_alert
-from tests.support import now, tiny_png
+from tests.support import now, ok, tiny_png
 from tests.world import World
 
 if TYPE_CHECKING:
@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 
 Auth = Callable[[str], dict[str, str]]
 API = "/api/v1"
-
-
-def _ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def _order_for(db: TestDB, world: World, room: str = "YS-F18", severity: str = "critical") -> int:
@@ -70,8 +65,8 @@ def test_a_critical_work_order_is_handled_and_closed_by_a_reviewer_with_photo_an
     url = f"{API}/work-orders/{order_id}"
     assert _told(db, order_id, "work_order.assigned") == {world.users["inspector"]}
 
-    _ok(client.post(f"{url}/acknowledge", headers=auth("inspector"), json={"note": "马上到"}))
-    visit = _ok(
+    ok(client.post(f"{url}/acknowledge", headers=auth("inspector"), json={"note": "马上到"}))
+    visit = ok(
         client.post(
             f"{url}/check-ins",
             headers=auth("inspector"),
@@ -81,8 +76,8 @@ def test_a_critical_work_order_is_handled_and_closed_by_a_reviewer_with_photo_an
     )
     # The Yangshan warehouse has no coordinates on record: the position is kept, the distance unknown.
     assert visit["distance_m"] is None
-    _ok(client.post(f"{url}/start", headers=auth("inspector")))
-    photo = _ok(
+    ok(client.post(f"{url}/start", headers=auth("inspector")))
+    photo = ok(
         client.post(
             f"{url}/attachments",
             headers=auth("inspector"),
@@ -92,14 +87,14 @@ def test_a_critical_work_order_is_handled_and_closed_by_a_reviewer_with_photo_an
         201,
     )
     sha = photo["attachments"][0]
-    _ok(
+    ok(
         client.post(
             f"{url}/comments", headers=auth("supervisor"), json={"text": "照片收到", "attachments": [sha]}
         ),
         201,
     )
     assert client.get(f"{url}/attachments/{sha}", headers=auth("bank")).content == tiny_png(51)
-    _ok(
+    ok(
         client.post(
             f"{url}/resolve", headers=auth("inspector"), json={"resolution": "更换压缩机继电器，温度回落"}
         )
@@ -109,14 +104,14 @@ def test_a_critical_work_order_is_handled_and_closed_by_a_reviewer_with_photo_an
     assert client.post(f"{url}/close", headers=auth("inspector"), json={}).status_code == 403
     missing = client.post(f"{url}/close", headers=auth("supervisor"), json={})
     assert missing.status_code == 422
-    closed = _ok(
+    closed = ok(
         client.post(
             f"{url}/close", headers=auth("supervisor"), json={"review_note": "现场照片与温度曲线一致"}
         )
     )
     assert (closed["status"], closed["reviewer_user_id"]) == ("closed", world.users["supervisor"])
 
-    detail = _ok(client.get(url, headers=auth("bank")))
+    detail = ok(client.get(url, headers=auth("bank")))
     assert [c["text"] for c in detail["comments"]] == ["压缩机停机", "照片收到"]
     assert len(detail["check_ins"]) == 1
     assert [h["action"] for h in detail["history"]] == [
@@ -142,7 +137,7 @@ def test_a_check_in_far_from_the_warehouse_shows_the_distance(
         )
         session.commit()
     order_id = _order_for(db, world)
-    near = _ok(
+    near = ok(
         client.post(
             f"{API}/work-orders/{order_id}/check-ins",
             headers=auth("inspector"),
@@ -150,7 +145,7 @@ def test_a_check_in_far_from_the_warehouse_shows_the_distance(
         ),
         201,
     )
-    far = _ok(
+    far = ok(
         client.post(
             f"{API}/work-orders/{order_id}/check-ins",
             headers=auth("inspector"),
@@ -167,7 +162,7 @@ def test_only_the_assignee_starts_and_resolves_and_resolving_needs_words(
 ) -> None:
     url = f"{API}/work-orders/{_order_for(db, world)}"
     assert client.post(f"{url}/start", headers=auth("supervisor")).status_code == 403
-    _ok(client.post(f"{url}/start", headers=auth("inspector")))
+    ok(client.post(f"{url}/start", headers=auth("inspector")))
     assert (
         client.post(f"{url}/resolve", headers=auth("inspector"), json={"resolution": ""}).status_code == 422
     )
@@ -181,12 +176,12 @@ def test_a_work_order_is_never_closed_by_the_person_it_was_assigned_to(
     db: TestDB, world: World, client: TestClient, auth: Auth
 ) -> None:
     url = f"{API}/work-orders/{_order_for(db, world, severity='major')}"
-    _ok(client.post(f"{url}/assign", headers=auth("supervisor"), json={"user_id": world.users["supervisor"]}))
-    _ok(client.post(f"{url}/start", headers=auth("supervisor")))
-    _ok(client.post(f"{url}/resolve", headers=auth("supervisor"), json={"resolution": "探头移位，已复位"}))
+    ok(client.post(f"{url}/assign", headers=auth("supervisor"), json={"user_id": world.users["supervisor"]}))
+    ok(client.post(f"{url}/start", headers=auth("supervisor")))
+    ok(client.post(f"{url}/resolve", headers=auth("supervisor"), json={"resolution": "探头移位，已复位"}))
     refused = client.post(f"{url}/close", headers=auth("supervisor"), json={"review_note": "ok"})
     assert refused.status_code == 403
-    assert _ok(client.get(url, headers=auth("supervisor")))["status"] == "pending_review"
+    assert ok(client.get(url, headers=auth("supervisor")))["status"] == "pending_review"
 
 
 def test_an_unacknowledged_order_climbs_the_chain_and_keeps_reminding_until_acknowledged(
@@ -211,11 +206,11 @@ def test_an_unacknowledged_order_climbs_the_chain_and_keeps_reminding_until_ackn
         world.users["supervisor"],
         world.users["bank"],
     }
-    order = _ok(client.get(f"{API}/work-orders/{order_id}", headers=auth("supervisor")))
+    order = ok(client.get(f"{API}/work-orders/{order_id}", headers=auth("supervisor")))
     assert order["escalation_level"] == 2
 
     # The bank's risk officer, escalated to, may acknowledge: the reminders stop.
-    _ok(client.post(f"{API}/work-orders/{order_id}/acknowledge", headers=auth("bank")))
+    ok(client.post(f"{API}/work-orders/{order_id}/acknowledge", headers=auth("bank")))
     told = _notices(db, order_id)
     escalate_due(db.uow(), start + timedelta(hours=2))
     assert _notices(db, order_id) == told
@@ -226,7 +221,7 @@ def test_before_escalation_only_the_assignee_and_the_managers_may_acknowledge(
 ) -> None:
     url = f"{API}/work-orders/{_order_for(db, world)}"
     assert client.post(f"{url}/acknowledge", headers=auth("bank")).status_code == 403
-    _ok(client.post(f"{url}/acknowledge", headers=auth("supervisor")))
+    ok(client.post(f"{url}/acknowledge", headers=auth("supervisor")))
     assert client.post(f"{url}/acknowledge", headers=auth("inspector")).status_code == 409
 
 
@@ -248,8 +243,8 @@ def test_a_manager_reassigns_an_order_and_the_new_assignee_sees_and_hears_of_it(
         ).status_code
         == 403
     )
-    _ok(client.post(f"{url}/assign", headers=auth("supervisor"), json={"user_id": world.users["inspector2"]}))
-    assert _ok(client.get(url, headers=auth("inspector2")))["assignee_user_id"] == world.users["inspector2"]
+    ok(client.post(f"{url}/assign", headers=auth("supervisor"), json={"user_id": world.users["inspector2"]}))
+    assert ok(client.get(url, headers=auth("inspector2")))["assignee_user_id"] == world.users["inspector2"]
     assert world.users["inspector2"] in _told(db, order_id, "work_order.assigned")
 
 
@@ -258,7 +253,7 @@ def test_a_manager_cancels_a_false_alarm_and_the_inspector_may_not(
 ) -> None:
     url = f"{API}/work-orders/{_order_for(db, world)}"
     assert client.post(f"{url}/cancel", headers=auth("inspector"), json={"reason": "误报"}).status_code == 403
-    cancelled = _ok(client.post(f"{url}/cancel", headers=auth("supervisor"), json={"reason": "探头校准误报"}))
+    cancelled = ok(client.post(f"{url}/cancel", headers=auth("supervisor"), json={"reason": "探头校准误报"}))
     assert cancelled["status"] == "cancelled"
     assert cancelled["allowed_actions"] == []
     assert (
@@ -270,7 +265,7 @@ def test_a_manager_raises_a_stocktake_on_a_room_it_supervises(
     db: TestDB, world: World, client: TestClient, auth: Auth
 ) -> None:
     body = {"kind": "stocktake", "title": "月度盘点", "room_id": world.rooms["YS-C04"]}
-    made = _ok(client.post(f"{API}/work-orders", headers=auth("supervisor"), json=body), 201)
+    made = ok(client.post(f"{API}/work-orders", headers=auth("supervisor"), json=body), 201)
     # Nobody is assigned to the chilled virtual warehouse: the manager gets it.
     assert (made["status"], made["assignee_user_id"], made["severity"]) == (
         "assigned",
@@ -300,9 +295,9 @@ def test_comments_may_only_refer_to_photos_that_were_uploaded(
 
 
 def test_counts_tell_on_time_from_overdue(db: TestDB, world: World, client: TestClient, auth: Auth) -> None:
-    before = _ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
+    before = ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
     order_id = _order_for(db, world)
-    after = _ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
+    after = ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
     assert after["on_time"] - before["on_time"] == 1
     with db.session() as session:
         session.execute(
@@ -311,7 +306,7 @@ def test_counts_tell_on_time_from_overdue(db: TestDB, world: World, client: Test
             .values(acknowledge_by=now() - timedelta(minutes=1))
         )
         session.commit()
-    late = _ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
+    late = ok(client.get(f"{API}/work-orders/counts", headers=auth("supervisor")))
     assert late["overdue"] - before["overdue"] == 1
     assert late["total"] == after["total"]
 
@@ -321,7 +316,7 @@ def test_work_orders_are_listed_per_role(db: TestDB, world: World, client: TestC
 
     def ids(persona: str, **params: Any) -> set[int]:
         return {
-            row["id"] for row in _ok(client.get(f"{API}/work-orders", params=params, headers=auth(persona)))
+            row["id"] for row in ok(client.get(f"{API}/work-orders", params=params, headers=auth(persona)))
         }
 
     assert order_id in ids("bank")

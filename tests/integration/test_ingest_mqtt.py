@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +46,7 @@ from coldpledge.warehouses.models import TemperatureClass
 from coldpledge.warehouses.schemas import RoomIn, WarehouseIn
 from tests.iot import Sender, new_device, reading
 from tests.mqtt import MosquittoBroker, mosquitto, system_broker
+from tests.support import wait_for
 from tests.world import World
 
 pytestmark = pytest.mark.timeout(300)
@@ -114,14 +115,6 @@ def rolled_up(database: Database, model: type[RollupMinute] | type[RollupHour], 
             session.scalar(select(func.sum(model.count)).where(model.device_id.in_([s.id for s in senders])))
             or 0
         )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @contextmanager

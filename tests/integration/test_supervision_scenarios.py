@@ -34,8 +34,8 @@ from coldpledge.warehouses import service as warehouses
 from tests.conftest import POSTGRES_URL
 from tests.iot import Sender, new_device
 from tests.mqtt import MosquittoBroker, mosquitto
-from tests.scenario import Publisher, Site, private_site, wait_for, worker_thread
-from tests.support import tiny_png
+from tests.scenario import Publisher, Site, private_site, worker_thread
+from tests.support import tiny_png, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
