@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from coldpledge.alerts.models import Alert, RuleConditionState, WorkOrder
 from coldpledge.audit.models import AuditEvent
 from coldpledge.iot.ingest import Incoming, Ingestor
-from coldpledge.iot.models import Device, Reading
+from coldpledge.iot.models import Device, DeviceKind, Reading
 from coldpledge.rules import scheduler
 from coldpledge.rules.service import judge_readings
 from coldpledge.uow import UnitOfWork
@@ -167,3 +167,31 @@ def test_a_silent_device_and_a_calibration_due_raise_alerts_from_the_scheduler(
         scheduler.judge_devices(UnitOfWork(db.session, clock=fixed(at + timedelta(minutes=1))))
     rules = {alert.rule: alert for alert in alerts_on(db, f"device:{sensor.id}")}
     assert rules["device_offline"].condition == "resolved"
+
+
+def test_the_rules_see_only_the_new_readings_of_a_message_that_repeats_some(
+    db: Transaction, world: World
+) -> None:
+    """A gateway replaying part of a batch: on PostgreSQL only the server knows which readings
+    were new (``ingest_sql.new_rows_of``), and the rules must see those and no others."""
+    room = world.rooms["DJ-F18"]
+    gateway = new_device(db.uow(), world.who("admin"), room, DeviceKind.GATEWAY)
+    sensor = new_device(db.uow(), world.who("admin"), room, signing=False, gateway=gateway)
+    seen: list[list[Any]] = []
+
+    def recording(uow: UnitOfWork, rows: list[Any]) -> None:
+        seen.append([(row[0], row[2]) for row in rows])
+        judge_readings(uow, rows)
+
+    ingestor = Ingestor(db.session, clock=lambda: NOW, rules=recording)
+    at = [START + timedelta(minutes=i) for i in range(3)]
+    first = gateway.raw(
+        [reading(at[0], -20.0, device=sensor.code), reading(at[1], -20.1, device=sensor.code)], sent_at=NOW
+    )
+    again = gateway.raw(
+        [reading(at[1], -20.1, device=sensor.code), reading(at[2], -20.2, device=sensor.code)], sent_at=NOW
+    )
+    ingestor.ingest([Incoming(first, "mqtt", gateway.topic)])
+    ingestor.ingest([Incoming(again, "mqtt", gateway.topic)])
+
+    assert seen == [[(sensor.id, at[0]), (sensor.id, at[1])], [(sensor.id, at[2])]]
