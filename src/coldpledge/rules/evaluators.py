@@ -13,7 +13,7 @@ from typing import Any
 
 from coldpledge.rules.catalogue import RuleCode
 from coldpledge.rules.conditions import CLEAR, HOLD, Hygiene, Level, from_ms
-from coldpledge.rules.stream import MIN_LATENESS_MS, Point
+from coldpledge.rules.stream import MIN_LATENESS_MS, Point, Spread
 from coldpledge.warehouses.policy import PolicyParameters
 from coldpledge.warehouses.windows import Window, within_any
 
@@ -148,7 +148,12 @@ class TemperatureBand(_DeviceRule):
         self.met_above = min(self.warn_above, self.crit_above)
         self.met_below = max(self.warn_below, self.crit_below)
 
-    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+    def quiet(self, buffer: list[Point], start: int, spread: Spread | None = None) -> tuple[str] | None:
+        if spread is not None:
+            low, high, _ = spread
+            if low is not None and high is not None and (high > self.met_above or low < self.met_below):
+                return None
+            return (self.subject(buffer[start]),)
         values = [point[2] for point in buffer[start:] if not point[3]]
         if values and (max(values) > self.met_above or min(values) < self.met_below):
             return None
@@ -207,9 +212,19 @@ class RateOfRise(_DeviceRule):
             return CLEAR
         return HOLD if self.suppressed is not None and self.suppressed(buffer, index) else 1
 
-    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+    def quiet(self, buffer: list[Point], start: int, spread: Spread | None = None) -> tuple[str] | None:
         """No rise can pass the limit when the highest new value is within it of the lowest value
         any new point looks back to."""
+        if spread is not None:
+            low, high, _ = spread
+            if low is None or high is None:
+                return (self.subject(buffer[start]),)
+            first = bisect_left(buffer, buffer[start][0] - self.span_ms, hi=start, key=_ts)
+            earlier = [point[2] for point in buffer[first:start] if not point[3]]
+            lowest = min(low, min(earlier)) if earlier else low
+            if high - lowest > self.limit:
+                return None
+            return (self.subject(buffer[start]),)
         values = [point[2] for point in buffer[start:] if not point[3]]
         if values:
             first = bisect_left(buffer, buffer[start][0] - self.span_ms, key=_ts)
@@ -244,7 +259,10 @@ class DoorOpen(_DeviceRule):
             return CLEAR
         return HOLD if self.loading and within_any(self.loading, from_ms(point[0])) else 1
 
-    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+    def quiet(self, buffer: list[Point], start: int, spread: Spread | None = None) -> tuple[str] | None:
+        if spread is not None:
+            high = spread[1]
+            return None if high is not None and high >= UNIT else (self.subject(buffer[start]),)
         if any(point[2] >= UNIT and not point[3] for point in buffer[start:]):
             return None
         return self._one_device(buffer, start)
@@ -268,7 +286,9 @@ class SensorFault(_DeviceRule):
     def judge(self, buffer: list[Point], index: int) -> int:
         return 1 if buffer[index][3] else CLEAR
 
-    def quiet(self, buffer: list[Point], start: int) -> tuple[str] | None:
+    def quiet(self, buffer: list[Point], start: int, spread: Spread | None = None) -> tuple[str] | None:
+        if spread is not None:
+            return None if spread[2] else (self.subject(buffer[start]),)
         if any(point[3] for point in buffer[start:]):
             return None
         return self._one_device(buffer, start)

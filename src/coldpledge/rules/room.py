@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from coldpledge.rules.conditions import EPOCH, Transition
@@ -17,7 +18,7 @@ from coldpledge.rules.evaluators import (
     Suppression,
     TemperatureBand,
 )
-from coldpledge.rules.stream import Evaluator, Point, RuleState
+from coldpledge.rules.stream import Evaluator, Point, RuleState, Spread
 from coldpledge.warehouses.models import TemperatureClass
 from coldpledge.warehouses.policy import PolicyParameters
 from coldpledge.warehouses.windows import Window
@@ -35,6 +36,25 @@ class RoomContext:
     devices: Mapping[int, str] = field(default_factory=dict)
     # When each device was registered (ms since the epoch), for the start-up ignore period.
     registered_ms: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Group:
+    """The points of one chunk a rule judges under one key, and what is known of them."""
+
+    rule: Evaluator
+    points: list[Point]
+    spread: Spread | None
+    ordered: bool  # sorted, one point a moment (a single device's series)
+    distinct: bool  # no two points of one device and moment
+    owned: bool = False  # ``points`` is this group's own list (else a series', not to be changed)
+
+    def join(self, points: list[Point]) -> None:
+        if not self.owned:
+            self.points = [*self.points, *points]
+            self.owned = True
+        else:
+            self.points.extend(points)
 
 
 class RoomRules:
@@ -79,31 +99,67 @@ class RoomRules:
         devices = self.context.devices
         by_metric = self._by_metric
         everywhere = self._everywhere
-        # Per (device, metric) first, with one dictionary step per reading; then per rule.
+        # Per (device, metric) first, with one dictionary step per reading; then per rule. Readings
+        # of a chunk share few moments: each is turned into milliseconds once.
         series: dict[tuple[int, int], list[Point]] = {}
+        moments: dict[datetime, int] = {}
         for row in readings:
-            device, metric = row[0], row[1]
+            device, metric, moment = row[0], row[1], row[2]
             if devices and device not in devices:
                 continue
+            ms = moments.get(moment)
+            if ms is None:
+                ms = moments[moment] = (moment - EPOCH) // _MS
             found = series.get((device, metric))
             if found is None:
                 found = series[(device, metric)] = []
-            found.append(((row[2] - EPOCH) // _MS, device, row[3], row[4], metric))
-        groups: dict[StateKey, tuple[Evaluator, list[Point]]] = {}
+            found.append((ms, device, row[3], row[4], metric))
+        # A device's series is sorted once for all the rules it feeds, its spread taken once. A
+        # group is "distinct" when no two of its points are of one device and moment: a device's
+        # series whose moments differ, or a room rule's series of different devices, each so.
+        groups: dict[StateKey, _Group] = {}
+        room_devices: dict[StateKey, set[int]] = {}  # the devices a room rule's group holds
         for (device, metric), points in series.items():
-            for rule, per_device in by_metric.get(metric, everywhere):
-                key = (rule.rule, self._device_ref(device) if per_device else self.room_subject)
+            rules = by_metric.get(metric, everywhere)
+            if len(points) > 1:
+                points.sort()
+            distinct = len(points) == 1 or len(set(map(_ts, points))) == len(points)
+            spread = _spread(points) if any(per_device for _, per_device in rules) else None
+            for rule, per_device in rules:
+                if per_device:
+                    key = (rule.rule, self._device_ref(device))
+                    group = groups.get(key)
+                    if group is None:
+                        groups[key] = _Group(rule, points, spread, distinct, distinct)
+                    else:  # a rule judging several metrics of the device: not one moment each
+                        group.join(points)
+                        group.spread = _join(group.spread, spread)
+                        group.ordered = group.distinct = False
+                    continue
+                key = (rule.rule, self.room_subject)
                 group = groups.get(key)
-                # One list per group; a rule judging several metrics of a device (or a room rule,
-                # several devices) gets them joined. ``feed`` only reads the lists.
-                groups[key] = (rule, points) if group is None else (rule, [*group[1], *points])
+                if group is None:
+                    groups[key] = _Group(rule, points, None, False, distinct)
+                    room_devices[key] = {device}
+                else:
+                    group.join(points)
+                    seen = room_devices[key]
+                    group.distinct = group.distinct and distinct and device not in seen
+                    seen.add(device)
         changed: dict[StateKey, RuleState] = {}
         transitions: list[Transition] = []
-        for key, (rule, points) in groups.items():
+        for key, group in groups.items():
             state = states.get(key)
             if state is None:
                 state = RuleState()
-            state.feed(rule, points, transitions)
+            state.feed(
+                group.rule,
+                group.points,
+                transitions,
+                group.spread,
+                ordered=group.ordered,
+                distinct=group.distinct,
+            )
             changed[key] = state
         return changed, transitions
 
@@ -129,6 +185,22 @@ def evaluate_room(
 
 
 _MS = timedelta(milliseconds=1)
+_ts = itemgetter(0)
+
+
+def _spread(points: list[Point]) -> Spread:
+    sound = [point[2] for point in points if not point[3]]
+    if not sound:
+        return (None, None, True)
+    return (min(sound), max(sound), len(sound) != len(points))
+
+
+def _join(a: Spread | None, b: Spread | None) -> Spread | None:
+    if a is None or b is None:
+        return None
+    lows = [x for x in (a[0], b[0]) if x is not None]
+    highs = [x for x in (a[1], b[1]) if x is not None]
+    return (min(lows) if lows else None, max(highs) if highs else None, a[2] or b[2])
 
 
 def _ms(moment: datetime) -> int:

@@ -29,6 +29,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
@@ -48,6 +49,10 @@ from coldpledge.rules.conditions import (
 # (ts_ms, device_id, value_u, fault, metric)
 Point = tuple[int, int, int, int, int]
 
+# Of a run of one device's new points, taken once for every rule they feed: the least and the
+# greatest sound value (None when none is sound) and whether any is faulty.
+Spread = tuple[int | None, int | None, bool]
+
 MIN_LATENESS_MS = 15 * 60_000
 
 _encode = msgspec.json.Encoder().encode  # tuples become arrays
@@ -66,9 +71,10 @@ class Evaluator(Protocol):
     def describe(self, buffer: list[Point], index: int) -> tuple[dict[str, Any], str]: ...
 
     # Optional, for speed (the ingest path judges every reading):
-    #   quiet(buffer, start) -> when no point from ``start`` on is met (judge <= 0), the subjects
-    #       of those points in the order they first come; else None (a cheap bound may say None
-    #       when unsure);
+    #   quiet(buffer, start[, spread]) -> when no point from ``start`` on is met (judge <= 0), the
+    #       subjects of those points in the order they first come; else None (a cheap bound may
+    #       say None when unsure). ``spread`` is passed only to rules whose subject is the device,
+    #       when the new points are one device's and their ``Spread`` bounds them;
     #   judge_all(buffer, start) -> [judge(buffer, i) for i from start], in one pass.
 
 
@@ -187,12 +193,90 @@ class RuleState:
             left_out=[(p[0], p[1], p[2], p[3], p[4]) for p in data.get("left_out", ())],
         )
 
-    def feed(self, evaluator: Evaluator, points: Sequence[Point], out: list[Transition]) -> None:
-        """Judge ``points`` (any order) and append the transitions they make to ``out``."""
+    def feed(
+        self,
+        evaluator: Evaluator,
+        points: Sequence[Point],
+        out: list[Transition],
+        spread: Spread | None = None,
+        *,
+        ordered: bool = False,
+        distinct: bool = False,
+    ) -> None:
+        """Judge ``points`` (any order) and append the transitions they make to ``out``.
+        ``spread``, when given, bounds the sound values of ``points``, all of one device;
+        ``ordered`` says they are sorted, no two of one moment; ``distinct``, that no two are of
+        one device and moment."""
         buffer = self.buffer
         start = len(buffer)
+        if spread is not None and points:
+            run = points if ordered else sorted(points)
+            if self._follows(run) and (ordered or distinct or len(set(map(_ts, run))) == len(run)):
+                # The common case, in as few steps as it takes: a device's new points, all newer
+                # than any seen, none met and the device's condition inactive.
+                buffer.extend(run)
+                subjects = evaluator.quiet(buffer, start, spread)  # type: ignore[attr-defined]
+                if subjects is None or not self._settle(evaluator, start, subjects[0]):
+                    self._judge(evaluator, start, out, replayed=False, skip_quiet=True)
+                self._advance(evaluator)
+                return
+        ordered_points = sorted(points) if len(points) > 1 else points
         replay = False
-        for point in sorted(points) if len(points) > 1 else points:
+        if ordered_points and self._follows(ordered_points) and (distinct or self._distinct(ordered_points)):
+            buffer.extend(ordered_points)
+        else:
+            replay = self._place(ordered_points)
+        if replay:
+            self.dirty = True
+            self.conditions = {subject: c.copy() for subject, c in self.base.items()}
+            self.checkpoint = None
+            start = 0 if self.base_key is None else bisect_left(buffer, self.base_key, key=_key)
+        self._judge(evaluator, start, out, replayed=replay)
+        self._advance(evaluator)
+
+    def _follows(self, ordered: Sequence[Point]) -> bool:
+        """Whether sorted ``ordered`` all come after the buffer and after the base."""
+        first = ordered[0]
+        key = (first[0], first[1])
+        buffer = self.buffer
+        if buffer and key <= (buffer[-1][0], buffer[-1][1]):
+            return False
+        return self.base_key is None or key >= self.base_key
+
+    @staticmethod
+    def _distinct(ordered: Sequence[Point]) -> bool:
+        """Whether no two of sorted ``ordered`` are of one device and moment."""
+        return len(ordered) == 1 or len(set(map(_key, ordered))) == len(ordered)
+
+    def _settle(self, evaluator: Evaluator, start: int, subject: str) -> bool:
+        """``_quiet`` for the new points from ``start`` on, all of ``subject`` and none met: what
+        the point-by-point loop would do, when the subject's condition is inactive (else False)."""
+        conditions = self.conditions
+        condition = conditions.get(subject)
+        if condition is not None and condition.status != INACTIVE:
+            return False
+        if self.checkpoint is None:
+            buffer = self.buffer
+            origin = self.base_key[0] if self.base_key is not None else buffer[0][0]
+            checkpoint_at = origin + evaluator.window_ms
+            if buffer[-1][0] >= checkpoint_at:
+                at = bisect_left(buffer, checkpoint_at, lo=start, key=_ts)
+                if at > start and condition is None:  # made before the checkpoint
+                    condition = conditions[subject] = Condition()
+                point = buffer[at]
+                self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in conditions.items()})
+                self.dirty = True
+        if subject not in conditions:
+            conditions[subject] = Condition()
+            self.dirty = True
+        return True
+
+    def _place(self, ordered: Sequence[Point]) -> bool:
+        """Put sorted ``ordered`` into the buffer one by one; whether any went in before its end
+        (the live part must be replayed)."""
+        buffer = self.buffer
+        replay = False
+        for point in ordered:
             key = (point[0], point[1])
             if self.base_key is not None and key < self.base_key:
                 self.late_ignored += 1
@@ -213,21 +297,24 @@ class RuleState:
                 continue
             buffer.insert(index, point)
             replay = True
-        if replay:
-            self.dirty = True
-            self.conditions = {subject: c.copy() for subject, c in self.base.items()}
-            self.checkpoint = None
-            start = 0 if self.base_key is None else bisect_left(buffer, self.base_key, key=_key)
-        self._judge(evaluator, start, out, replayed=replay)
-        self._advance(evaluator)
+        return replay
 
-    def _judge(self, evaluator: Evaluator, start: int, out: list[Transition], *, replayed: bool) -> None:
+    def _judge(
+        self,
+        evaluator: Evaluator,
+        start: int,
+        out: list[Transition],
+        *,
+        replayed: bool,
+        skip_quiet: bool = False,
+    ) -> None:
         buffer, conditions = self.buffer, self.conditions
         rule, levels, hygiene = evaluator.rule, evaluator.levels, evaluator.hygiene
         origin = self.base_key[0] if self.base_key is not None else (buffer[0][0] if buffer else 0)
         checkpoint_at = origin + evaluator.window_ms
         fresh: list[Transition] = []
-        if not replayed and start < len(buffer) and self._quiet(evaluator, start, checkpoint_at):
+        quiet_path = not replayed and not skip_quiet and start < len(buffer)
+        if quiet_path and self._quiet(evaluator, start, checkpoint_at):
             return
         # Evaluators that judge a run of points in one pass (``judge_all``) do so; the others point
         # by point. A point judged not met leaves an inactive condition as it is (``Condition.step``
@@ -388,12 +475,8 @@ def _condition_of(data: dict[str, Any] | list[Any]) -> Condition:
     return Condition(data[0], list(data[1]), data[2], data[3], list(data[4]), data[5])
 
 
-def _key(point: Point) -> tuple[int, int]:
-    return (point[0], point[1])
-
-
-def _ts(point: Point) -> int:
-    return point[0]
+_key: Callable[[Point], tuple[int, int]] = itemgetter(0, 1)
+_ts: Callable[[Point], int] = itemgetter(0)
 
 
 def _describer(
