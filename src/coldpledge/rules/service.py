@@ -106,9 +106,7 @@ class ReadingJudge:
         if not rows:
             return []
         session = uow.session
-        measured = {row[0] for row in rows}
-        query = select(Device.id, Device.room_id).where(Device.id.in_(measured))
-        room_of: dict[int, int] = dict(session.execute(query).all())
+        room_of = _rooms_of(session, {row[0] for row in rows})
         by_room: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for row in rows:
             room_id = room_of.get(row[0])
@@ -272,6 +270,19 @@ class ReadingJudge:
 
 
 judge_readings = ReadingJudge()
+
+
+def _rooms_of(session: Session, devices: set[int]) -> dict[int, int]:
+    """The room of each of these devices. On PostgreSQL one array parameter: an IN list of a
+    chunk's two thousand devices is that many parameters to render and send."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(
+            text("SELECT id, room_id FROM devices WHERE id = ANY(CAST(:ids AS integer[]))"),
+            {"ids": sorted(devices)},
+        )
+    else:
+        found = session.execute(select(Device.id, Device.room_id).where(Device.id.in_(devices)))
+    return {device: room for device, room in found if room is not None}
 
 
 def _registered(session: Session, rooms: list[int]) -> dict[int, dict[int, int]]:
