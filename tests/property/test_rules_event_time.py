@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldpledge.rules.conditions import Transition
-from coldpledge.rules.evaluators import median_replacing
+from coldpledge.rules.evaluators import SensorDisagreement, median_bounds, median_replacing
 from coldpledge.rules.room import RoomContext, RoomRules, StateKey
 from coldpledge.rules.stream import RuleState
 from coldpledge.warehouses.models import TemperatureClass
@@ -137,3 +137,38 @@ def test_the_room_median_with_a_probe_s_new_value_is_the_median_of_that_list(
     middle = len(room) // 2
     expected = room[middle] if len(room) % 2 else (room[middle - 1] + room[middle]) // 2
     assert median_replacing(values, old, new) == expected
+    bounds = median_bounds(values)
+    assert bounds is None or bounds[0] <= expected <= bounds[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 40),
+    st.lists(
+        st.tuples(
+            st.integers(0, 40),  # minute
+            st.integers(1, 40),  # probe
+            # On a half-degree grid, so that values lie exactly at the clearing margin (2.5 °C)
+            # and one order statistic away from it.
+            st.integers(0, 18).map(lambda k: -24_000_000 + k * 500_000),
+            st.integers(0, 6),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    st.data(),
+)
+def test_the_room_sweep_judges_every_point_as_the_point_by_point_judgement_does(
+    probes: int, drawn: list[tuple[int, int, int, int, bool]], data: st.DataObject
+) -> None:
+    """``SensorDisagreement.judge_all`` (sorted peers, bounds on the median) against ``judge``
+    (the room's latest values gathered again for each point), on rooms with a few odd probes."""
+    rule = SensorDisagreement(default_parameters(TemperatureClass.FROZEN))
+    points = {
+        (minute * 60_000, (probe % probes) + 1): (level, int(fault and noise == 0))
+        for minute, probe, level, noise, fault in drawn
+    }
+    buffer = sorted((ts, device, value, fault, 1) for (ts, device), (value, fault) in points.items())
+    start = data.draw(st.integers(0, len(buffer) - 1))
+    assert rule.judge_all(buffer, start) == [rule.judge(buffer, i) for i in range(start, len(buffer))]

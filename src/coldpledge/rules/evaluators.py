@@ -370,6 +370,22 @@ def median_replacing(values: list[int], old: int | None, new: int) -> int:
     return nth(middle) if size % 2 else (nth(middle - 1) + nth(middle)) // 2
 
 
+def median_bounds(values: list[int]) -> tuple[int, int] | None:
+    """Bounds of ``median_replacing(values, old, new)`` for any ``old`` of sorted ``values`` (or
+    None) and any ``new``: taking one value out and putting one in moves the k-th of the sorted
+    values at most to a neighbour's place, so the middle ones stay within two places of the
+    middle. None for fewer than three values, where ``new`` itself may be beyond them all."""
+    if len(values) < 3:
+        return None
+    middle = len(values) // 2
+    return values[max(0, middle - 2)], values[min(len(values) - 1, middle + 2)]
+
+
+def _within(value: int, bounds: tuple[int, int] | None, margin: int) -> bool:
+    """Whether every number between ``bounds`` is within ``margin`` of ``value``."""
+    return bounds is not None and abs(value - bounds[0]) <= margin and abs(value - bounds[1]) <= margin
+
+
 class SensorDisagreement:
     """A probe further than the limit from the room's median for that duration, with at least the
     minimum number of peers: the probe moved into a cold box while the room warms. The median is
@@ -477,6 +493,9 @@ class SensorDisagreement:
                         judged.append(HOLD)
                     elif value - values[0] <= clear_limit and values[-1] - value <= clear_limit:
                         judged.append(CLEAR)  # the peers' median is between the two
+                    elif _within(value, median_bounds(values), clear_limit):
+                        # A room with a few odd probes judges the others without the median.
+                        judged.append(CLEAR)
                     else:
                         median = median_replacing(values, None if own is None else own[1], value)
                         difference = abs(value - median)
