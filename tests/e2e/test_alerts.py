@@ -14,6 +14,10 @@ from coldpledge.alerts.models import WorkOrder
 from coldpledge.audit.models import AuditEvent
 from coldpledge.evidence.models import EvidenceRef
 from coldpledge.notify.models import InboxItem
+from coldpledge.warehouses import supervision
+from coldpledge.warehouses.models import PolicyScope, TemperatureClass
+from coldpledge.warehouses.policy import default_parameters
+from coldpledge.warehouses.schemas import PolicyIn
 from tests.alerting import apply, change, raise_alert
 from tests.support import now, ok
 from tests.world import World
@@ -60,6 +64,32 @@ def test_a_critical_alert_reaches_at_least_three_people_including_the_bank_with_
     expected = {world.users[name] for name in ("inspector", "supervisor", "bank", "keeper")}
     assert told == expected
     assert world.users["bank2"] not in told
+
+
+def test_a_policy_asking_for_more_recipients_makes_the_platform_operators_make_up_the_number(
+    db: TestDB, world: World
+) -> None:
+    parameters = default_parameters(TemperatureClass.FROZEN).model_copy(update={"alert_recipients_min": 5})
+    supervision.set_policy(
+        db.uow(),
+        world.who("supervisor"),
+        PolicyScope.VIRTUAL_WAREHOUSE,
+        world.vws["ys-frozen"],
+        PolicyIn(parameters=parameters, reason="GSP 之上：关键告警至少通知五人"),
+    )
+    alert_id = raise_alert(db.uow, world.rooms["YS-F18"])
+    with db.session() as session:
+        told = set(
+            session.scalars(
+                select(InboxItem.user_id).where(
+                    InboxItem.kind == "alert.critical", InboxItem.subject_ref == f"alert:{alert_id}"
+                )
+            )
+        )
+    on_site = {world.users[name] for name in ("inspector", "supervisor", "bank", "keeper")}
+    assert on_site < told
+    assert world.users["admin"] in told
+    assert len(told) >= 5
 
 
 def test_the_same_condition_firing_again_keeps_one_alert_and_one_work_order(db: TestDB, world: World) -> None:

@@ -31,12 +31,19 @@ from coldpledge.alerts.lifecycle import (
     next_alert_status,
 )
 from coldpledge.alerts.models import LIVE_ALERT_SQL, Alert
-from coldpledge.alerts.people import AlertScope, complete, critical_recipients, evidence_refs
+from coldpledge.alerts.people import (
+    CRITICAL_RECIPIENTS_MIN,
+    AlertScope,
+    complete,
+    critical_recipients,
+    evidence_refs,
+)
 from coldpledge.audit.snapshot import snapshot
 from coldpledge.errors import N_, InvalidInput
 from coldpledge.notify.service import notify
 from coldpledge.parties.access import obtain
 from coldpledge.parties.policy import PartyType, Principal, Role
+from coldpledge.rules.policies import parameters_for_rooms
 from coldpledge.uow import UnitOfWork
 
 __all__ = ["AlertScope", "Transition", "acknowledge", "apply_transitions", "close", "resolve"]
@@ -261,7 +268,9 @@ def _on_fire(uow: UnitOfWork, alert: Alert, place: AlertScope) -> None:
     if alert.severity is Severity.CRITICAL:
         notify(
             uow,
-            user_ids=critical_recipients(uow.session, place, order.assignee_user_id),
+            user_ids=critical_recipients(
+                uow.session, place, order.assignee_user_id, _recipients_min(uow.session, place)
+            ),
             kind="alert.critical",
             subject_ref=alert.subject_ref,
             title=_title(alert),
@@ -269,6 +278,16 @@ def _on_fire(uow: UnitOfWork, alert: Alert, place: AlertScope) -> None:
             severity=alert.severity.value,
             at=uow.now(),
         )
+
+
+def _recipients_min(session: Session, place: AlertScope) -> int:
+    """How many people a critical alert must reach: the room's policy says
+    (``alert_recipients_min``, never fewer than GSP's three); elsewhere GSP's three."""
+    if place.room_id is None:
+        return CRITICAL_RECIPIENTS_MIN
+    found = parameters_for_rooms(session, [place.room_id]).get(place.room_id)
+    wanted = CRITICAL_RECIPIENTS_MIN if found is None else found[0].alert_recipients_min
+    return max(wanted, CRITICAL_RECIPIENTS_MIN)
 
 
 def _title(alert: Alert) -> str:
