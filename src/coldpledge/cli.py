@@ -22,6 +22,9 @@ from coldpledge.clitools import fail, open_database, print_row
 from coldpledge.config import Settings, get_settings
 from coldpledge.db import Database
 from coldpledge.errors import DomainError
+from coldpledge.financing.cli import financing_app
+from coldpledge.financing.mtm_cli import mark_command
+from coldpledge.financing.prices.cli import prices_app
 from coldpledge.iot.cli import devices_app, ingest_command, telemetry_app
 from coldpledge.iot.edge.command import edge_command
 from coldpledge.migrate import alembic_config, differences, upgrade
@@ -49,6 +52,9 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.add_typer(devices_app, name="devices")
 app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(prices_app, name="prices")
+app.add_typer(financing_app, name="financing")
+financing_app.command("mark")(mark_command)
 app.command("ingest")(ingest_command)
 app.command("edge")(edge_command)
 

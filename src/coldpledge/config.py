@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     delivery_backoff_base_seconds: float = Field(default=60, gt=0, le=86_400)
     delivery_backoff_max_seconds: float = Field(default=6 * 3600, gt=0, le=7 * 86_400)
     delivery_batch: int = Field(default=100, ge=1, le=10_000)
+    # Mark-to-market (issue 6): the scheduler marks a business day once its prices are in, from
+    # this time of day on (HH:MM, China time).
+    mtm_after: str = Field(default="15:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @field_validator("secret_key")
     @classmethod

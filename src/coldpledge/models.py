@@ -22,6 +22,18 @@ from coldpledge.evidence.models import (
     EvidenceWitness,
 )
 from coldpledge.evidence.outbox import EvidenceOutbox
+from coldpledge.financing.disposal_models import Disposal, DisposalAllocation, WriteOff
+from coldpledge.financing.models import (
+    Drawdown,
+    Facility,
+    FacilityCollateral,
+    FacilityContract,
+    InterestAccrual,
+    MarginDeposit,
+    Repayment,
+)
+from coldpledge.financing.mtm_models import MarginCall, MarginCallEvent, Valuation, ValuationLine
+from coldpledge.financing.prices.models import PriceObservation, PriceSeries
 from coldpledge.inventory.models import Attachment, AttachmentLink, Commodity, Lot, Operation, Seal
 from coldpledge.iot.models import (
     DeadLetter,
@@ -57,6 +69,9 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "Device",
+    "Disposal",
+    "DisposalAllocation",
+    "Drawdown",
     "EvidenceCheckpoint",
     "EvidenceCosignature",
     "EvidenceLeaf",
@@ -65,19 +80,29 @@ __all__ = [
     "EvidenceTile",
     "EvidenceTimestamp",
     "EvidenceWitness",
+    "Facility",
+    "FacilityCollateral",
+    "FacilityContract",
     "InboxItem",
     "IngestChunk",
+    "InterestAccrual",
     "LatestReading",
     "LoginThrottle",
     "Lot",
+    "MarginCall",
+    "MarginCallEvent",
+    "MarginDeposit",
     "Operation",
     "Organisation",
     "Pledge",
+    "PriceObservation",
+    "PriceSeries",
     "Reading",
     "Receipt",
     "ReceiptNotation",
     "Release",
     "ReleaseWindow",
+    "Repayment",
     "RollupHour",
     "RollupMinute",
     "Room",
@@ -87,6 +112,8 @@ __all__ = [
     "SupervisionPolicy",
     "TelemetryMessage",
     "User",
+    "Valuation",
+    "ValuationLine",
     "VirtualWarehouse",
     "VirtualWarehouseStaff",
     "Warehouse",
@@ -95,5 +122,6 @@ __all__ = [
     "WorkOrder",
     "WorkOrderCheckIn",
     "WorkOrderComment",
+    "WriteOff",
     "metadata",
 ]

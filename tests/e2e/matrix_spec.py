@@ -51,13 +51,22 @@ from fastapi.testclient import TestClient
 from coldpledge.evidence import log as evidence_log
 from coldpledge.evidence.keys import load_log_signer
 from coldpledge.evidence.note import COSIGNATURE_V1, Signer, open_note
+from coldpledge.financing.marktomarket import mark_to_market
+from coldpledge.financing.prices import service as prices
+from coldpledge.financing.prices.schemas import ApproveIn, ObservationIn
 from coldpledge.iot import payload
+from coldpledge.parties.policy import SYSTEM
 from coldpledge.uow import UnitOfWork
 from coldpledge.web.deps import Runtime
 from tests.alerting import apply, raise_alert, work_order_of
 from tests.alerting import change as transition
+from tests.financing import drawn as financing_drawn
+from tests.financing import price as financing_price
 from tests.iot import public_pem
+from tests.liquidation import liquidate, sold_out
+from tests.marking import business_day
 from tests.notify import tell
+from tests.prices import new_series, second_operator
 from tests.support import in_days, now, tiny_png, today
 from tests.world import ORGS, PASSWORD, USERS, World
 
@@ -694,6 +703,238 @@ def public(path: str, build: Builder = lambda _scene: NOTHING, *, method: str = 
     return Case(method, f"{API}/evidence{path}", build, EVERYONE, EVERYONE, **kw)
 
 
+# Prices: the operator's to manage, everyone's to read. A price Oscar (a second operator, made in
+# the case's transaction) entered is one Olga may approve: nobody approves their own.
+def price_series(body: Any = None) -> Builder:
+    def build(scene: Scene) -> Call:
+        runtime = _runtime(scene)
+        series = new_series(lambda: UnitOfWork(runtime.write_session), scene.world, "MX-PORK", primary=False)
+        return Call({"series_id": series.id}, json=body)
+
+    return build
+
+
+def new_price_series(scene: Scene) -> Call:
+    body = {
+        "code": "MX-BEEF",
+        "commodity_id": scene.world.commodities["BEEF-FZ"],
+        "source": "matrix",
+        "source_series_id": "beef",
+        "market_region": "上海",
+        "spec": "冻牛腱",
+        "unit": "CNY/t",
+    }
+    return Call(json=body)
+
+
+def new_price(scene: Scene) -> Call:
+    series_id = price_series()(scene).params["series_id"]
+    return Call(json={"series_id": series_id, "price_date": str(today()), "mid": "24.63"})
+
+
+def price_file(scene: Scene) -> Call:
+    price_series()(scene)
+    content = f"series,price_date,mid\nMX-PORK,{today()},24.63\n".encode()
+    return Call(files={"file": ("prices.csv", content, "text/csv")})
+
+
+def oscars_price(body: Any = None, *, approve: bool = False) -> Builder:
+    """A price Oscar entered on a series of pork (the primary one when ``approve``, approved by
+    the platform itself so that the pork has a price)."""
+
+    def build(scene: Scene) -> Call:
+        runtime = _runtime(scene)
+        uow: Callable[[], UnitOfWork] = lambda: UnitOfWork(runtime.write_session)  # noqa: E731
+        oscar = second_operator(uow, runtime.settings, scene.world)
+        series = new_series(uow, scene.world, "MX-PORK", primary=approve)
+        entry = ObservationIn(series_id=series.id, price_date=today(), mid="24.63")
+        observation = prices.enter(uow(), oscar, entry)
+        if approve:
+            prices.approve(uow(), SYSTEM, observation.id, ApproveIn())
+        return Call({"observation_id": observation.id, "commodity_id": series.commodity_id}, json=body)
+
+    return build
+
+
+def everyone_reads(path: str, build: Builder) -> Case:
+    return Case("GET", f"{API}{path}", build, EVERYONE, EVERYONE)
+
+
+# Financing: the world has no facility; a case makes one of Carol's (borrower) at Alice's bank
+# through the API, up to the stage it needs. Its bank, its borrower and the operator see it.
+FACILITY_SEEN = only("admin", "bank", "bankviewer", "borrower")
+APPLICANTS = only("borrower", "borrower2")
+CONTRACT = {
+    "kind": "supervision_agreement",
+    "number": "MX-JG-2026-001",
+    "signed_on": str(today()),
+    "parties": "浙商银行杭州分行; 上海鲜丰冷链贸易; 中储监管",
+    "file_sha256": "ab" * 32,
+}
+LOAN = {"amount_fen": 1_000_000}
+
+
+def new_facility(scene: Scene) -> Call:
+    return Call(
+        json={
+            "bank_org_id": scene.world.orgs["bank"],
+            "limit_fen": 50_000_000,
+            "start_date": str(today()),
+            "expiry_date": str(today() + timedelta(days=365)),
+        }
+    )
+
+
+def _facility_at(scene: Scene, stage: str) -> int:
+    """A facility brought to ``stage``; from ``active`` on it is secured by the pledged pork."""
+    made = scene.act("borrower", "POST", f"{API}/facilities", json=new_facility(scene).json)
+    url = f"{API}/facilities/{made['id']}"
+    steps: list[tuple[str, str, Any]] = [("approve", "", {"rate_bp": 435})]
+    steps += [
+        ("contracts", kind, {**CONTRACT, "kind": kind, "number": f"MX-{kind}"})
+        for kind in ("credit_agreement", "pledge_contract")
+    ]
+    steps += [("activate", "", {}), ("collateral", "", {"receipt_id": scene.world.receipts["pledged"]})]
+    steps += [("suspend", "", REASON)]
+    reached = {"applied": 0, "approved": 1, "contracted": 3, "active": 5, "suspended": 6}[stage]
+    for action, _kind, body in steps[:reached]:
+        scene.act("bank", "POST", f"{url}/{action}", json=body)
+    return int(made["id"])
+
+
+def facility(stage: str, body: Any = None) -> Builder:
+    def build(scene: Scene) -> Call:
+        facility_id = _facility_at(scene, stage)
+        return Call({"facility_id": facility_id}, json=body(scene.world) if callable(body) else body)
+
+    return build
+
+
+def _priced(scene: Scene) -> None:
+    """The world's pork at CNY 20.00/kg, entered by Olga and approved by Oscar."""
+    runtime = _runtime(scene)
+    financing_price(lambda: UnitOfWork(runtime.write_session), runtime.settings, scene.world, "20.00")
+
+
+def drawdown(stage: str, body: Any = None) -> Builder:
+    """A drawdown of CNY 10,000.00 under an active facility, requested, approved or paid out."""
+
+    def build(scene: Scene) -> Call:
+        facility_id = _facility_at(scene, "active")
+        made = scene.act(
+            "borrower",
+            "POST",
+            f"{API}/facilities/{facility_id}/drawdowns",
+            json={**LOAN, "maturity_date": str(today() + timedelta(days=30))},
+        )
+        _priced(scene)
+        for action in ("approve", "disburse")[: ("requested", "approved", "active").index(stage)]:
+            scene.act("bank", "POST", f"{API}/drawdowns/{made['id']}/{action}", json={})
+        return Call({"drawdown_id": made["id"]}, json=body)
+
+    return build
+
+
+def collateral_link(scene: Scene) -> Call:
+    facility_id = _facility_at(scene, "active")
+    [link] = scene.act("bank", "GET", f"{API}/facilities/{facility_id}/collateral")
+    return Call({"facility_id": facility_id, "link_id": link["id"]})
+
+
+def _sold_in_liquidation(scene: Scene) -> tuple[int, int, int]:
+    """A facility with CNY 390,000.00 drawn against the pledged pork, liquidated, and the pork
+    weighed out under Alice's disposal release: (facility, drawdown, release)."""
+    runtime = _runtime(scene)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(runtime.write_session)
+
+    facility_id = _facility_at(scene, "active")
+    _priced(scene)
+    loan = financing_drawn(uow, scene.world, facility_id, 39_000_000)
+    liquidate(uow, facility_id)
+    return facility_id, loan.id, sold_out(uow, scene.world, scene.world.receipts["pledged"])
+
+
+def _sale(release_id: int) -> dict[str, Any]:
+    return {
+        "release_id": release_id,
+        "channel": "auction",
+        "buyer_name": "上海农产品拍卖行",
+        "price_fen_per_t": 1_000_000,
+        "proceeds_fen": 30_000_000,
+    }
+
+
+def disposal_sale(scene: Scene) -> Call:
+    facility_id, _loan, release_id = _sold_in_liquidation(scene)
+    return Call({"facility_id": facility_id}, json=_sale(release_id))
+
+
+def recorded_disposal(scene: Scene) -> Call:
+    facility_id, _loan, release_id = _sold_in_liquidation(scene)
+    made = scene.act("bank", "POST", f"{API}/facilities/{facility_id}/disposals", json=_sale(release_id))
+    return Call({"disposal_id": made["id"]})
+
+
+def shortfall(scene: Scene) -> Call:
+    """The pork sold for less than the loan: CNY 90,000.00 of it is left to write off."""
+    facility_id, loan_id, release_id = _sold_in_liquidation(scene)
+    scene.act("bank", "POST", f"{API}/facilities/{facility_id}/disposals", json=_sale(release_id))
+    return Call({"drawdown_id": loan_id}, json={"reason": "拍卖不足, 核销"})
+
+
+def margin_deposit(scene: Scene) -> Call:
+    facility_id = _facility_at(scene, "active")
+    made = scene.act("bank", "POST", f"{API}/facilities/{facility_id}/margin-deposits", json=LOAN)
+    return Call({"facility_id": facility_id, "deposit_id": made["id"]}, json=REASON)
+
+
+def borrower_with_facility(scene: Scene) -> Call:
+    """Carol's company, once it has applied to Alice's bank."""
+    _facility_at(scene, "applied")
+    return Call({"org_id": scene.world.orgs["borrower"]})
+
+
+def _marked(scene: Scene, cny_per_kg: str) -> int:
+    """A facility with CNY 390,000.00 drawn against the pledged pork at CNY 20.00/kg today, marked
+    on the previous business day at ``cny_per_kg``."""
+    runtime = _runtime(scene)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(runtime.write_session)
+
+    facility_id = _facility_at(scene, "active")
+    _priced(scene)
+    financing_drawn(uow, scene.world, facility_id, 39_000_000)
+    financing_price(uow, runtime.settings, scene.world, cny_per_kg, on=business_day(-1))
+    mark_to_market(uow, business_day(-1))
+    return facility_id
+
+
+def valuation(scene: Scene) -> Call:
+    facility_id = _marked(scene, "20.00")
+    [marked] = scene.act("bank", "GET", f"{API}/facilities/{facility_id}/valuations")
+    return Call({"facility_id": facility_id, "valuation_id": marked["id"]})
+
+
+def margin_call(body: Any = None) -> Builder:
+    """The margin call the pork's fall to CNY 16.00/kg issues (LTV 81.25 %)."""
+
+    def build(scene: Scene) -> Call:
+        facility_id = _marked(scene, "16.00")
+        [call] = scene.act("bank", "GET", f"{API}/margin-calls", params={"facility_id": facility_id})
+        return Call({"call_id": call["id"]}, json=body)
+
+    return build
+
+
+def facility_case(
+    method: str, path: str, build: Builder, may: frozenset[str] = FACILITY_SEEN, **kw: Any
+) -> Case:
+    return Case(method, f"{API}{path}", build, FACILITY_SEEN, may, **kw)
+
+
 # --- the matrix -----------------------------------------------------------------------------------
 
 R = RECEIPTS_SEEN
@@ -1283,6 +1524,142 @@ CASES: tuple[Case, ...] = (
         MANAGER,
     ),
     change("/work-orders/{work_order_id}/cancel", work_order(REASON), YS_F18, MANAGER),
+    # --- prices: the operator manages, everyone reads ---
+    listing("/prices/series"),
+    change("/prices/series", new_price_series, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    everyone_reads("/prices/series/{series_id}", price_series()),
+    Case(
+        "PATCH",
+        f"{API}/prices/series/{{series_id}}",
+        price_series({"stale_after_business_days": 5}),
+        EVERYONE,
+        OPERATOR,
+        gate=OPERATOR,
+    ),
+    listing("/prices/observations"),
+    change("/prices/observations", new_price, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    everyone_reads("/prices/observations/{observation_id}", oscars_price()),
+    change(
+        "/prices/observations/{observation_id}/approve", oscars_price({}), EVERYONE, OPERATOR, gate=OPERATOR
+    ),
+    change(
+        "/prices/observations/{observation_id}/reject",
+        oscars_price(REASON),
+        EVERYONE,
+        OPERATOR,
+        gate=OPERATOR,
+    ),
+    change("/prices/imports", price_file, EVERYONE, OPERATOR, success=201, gate=OPERATOR),
+    listing("/prices/stale"),
+    everyone_reads("/prices/commodities/{commodity_id}", oscars_price(approve=True)),
+    # --- financing: facilities and drawdowns, their bank's and borrower's business ---
+    listing("/facilities"),
+    change("/facilities", new_facility, EVERYONE, APPLICANTS, success=201, gate=APPLICANTS),
+    facility_case("GET", "/facilities/{facility_id}", facility("active")),
+    # The bank decides and runs the facility; the borrower may withdraw its application.
+    facility_case(
+        "POST", "/facilities/{facility_id}/approve", facility("applied", {"rate_bp": 435}), only("bank")
+    ),
+    facility_case("POST", "/facilities/{facility_id}/reject", facility("applied", REASON), only("bank")),
+    facility_case(
+        "POST", "/facilities/{facility_id}/withdraw", facility("applied", REASON), only("borrower")
+    ),
+    facility_case("POST", "/facilities/{facility_id}/activate", facility("contracted", {}), only("bank")),
+    facility_case("POST", "/facilities/{facility_id}/suspend", facility("active", REASON), only("bank")),
+    facility_case("POST", "/facilities/{facility_id}/resume", facility("suspended", {}), only("bank")),
+    facility_case("POST", "/facilities/{facility_id}/expire", facility("active", {}), only("bank")),
+    facility_case("POST", "/facilities/{facility_id}/close", facility("active", {}), only("bank")),
+    facility_case("GET", "/facilities/{facility_id}/position", facility("active")),
+    facility_case("GET", "/facilities/{facility_id}/contracts", facility("active")),
+    facility_case(
+        "POST",
+        "/facilities/{facility_id}/contracts",
+        facility("approved", CONTRACT),
+        only("bank"),
+        success=201,
+    ),
+    facility_case("GET", "/facilities/{facility_id}/collateral", facility("active")),
+    facility_case(
+        "POST",
+        "/facilities/{facility_id}/collateral",
+        facility("approved", lambda w: {"receipt_id": w.receipts["pledged"]}),
+        only("bank"),
+        success=201,
+    ),
+    facility_case(
+        "POST", "/facilities/{facility_id}/collateral/{link_id}/detach", collateral_link, only("bank")
+    ),
+    facility_case("GET", "/facilities/{facility_id}/margin-deposits", facility("active")),
+    facility_case(
+        "POST",
+        "/facilities/{facility_id}/margin-deposits",
+        facility("active", LOAN),
+        only("bank"),
+        success=201,
+    ),
+    facility_case(
+        "POST",
+        "/facilities/{facility_id}/margin-deposits/{deposit_id}/withdraw",
+        margin_deposit,
+        only("bank"),
+    ),
+    facility_case("GET", "/facilities/{facility_id}/drawdowns", facility("active")),
+    facility_case(
+        "POST",
+        "/facilities/{facility_id}/drawdowns",
+        facility("active", {**LOAN, "maturity_date": str(today() + timedelta(days=30))}),
+        only("borrower"),
+        success=201,
+    ),
+    facility_case("GET", "/facilities/{facility_id}/repayments", facility("active")),
+    listing("/drawdowns"),
+    facility_case("GET", "/drawdowns/{drawdown_id}", drawdown("requested")),
+    facility_case("POST", "/drawdowns/{drawdown_id}/approve", drawdown("requested", {}), only("bank")),
+    facility_case("POST", "/drawdowns/{drawdown_id}/reject", drawdown("requested", REASON), only("bank")),
+    facility_case(
+        "POST", "/drawdowns/{drawdown_id}/withdraw", drawdown("requested", REASON), only("borrower")
+    ),
+    facility_case("POST", "/drawdowns/{drawdown_id}/disburse", drawdown("approved", {}), only("bank")),
+    facility_case("GET", "/drawdowns/{drawdown_id}/repayments", drawdown("active")),
+    # Money received is recorded by the bank, or by the borrower who paid it.
+    facility_case(
+        "POST",
+        "/drawdowns/{drawdown_id}/repayments",
+        drawdown("active", {"amount_fen": 100_000}),
+        only("bank", "borrower"),
+        success=201,
+    ),
+    facility_case("GET", "/drawdowns/{drawdown_id}/accruals", drawdown("active")),
+    # Releases against the loan, and disposal once the facility is liquidated: the bank sells.
+    facility_case("GET", "/facilities/{facility_id}/release-capacity", facility("active")),
+    facility_case("GET", "/facilities/{facility_id}/disposals", facility("active")),
+    facility_case("POST", "/facilities/{facility_id}/disposals", disposal_sale, only("bank"), success=201),
+    facility_case("GET", "/disposals/{disposal_id}", recorded_disposal),
+    facility_case("POST", "/drawdowns/{drawdown_id}/write-off", shortfall, only("bank")),
+    # Price risk is read by whoever sees the facility; a borrower's profile by the borrower, a bank
+    # it has a facility (or an application) with, and the operator.
+    facility_case("GET", "/facilities/{facility_id}/price-risk", facility("active")),
+    Case("GET", f"{API}/borrowers/{{org_id}}/profile", borrower_with_facility, FACILITY_SEEN, FACILITY_SEEN),
+    # Mark-to-market: valuations and margin calls are read by whoever sees the facility; a waiver
+    # is asked for and approved by the bank's risk officers; the operator runs a mark by hand.
+    facility_case("GET", "/facilities/{facility_id}/valuations", facility("active")),
+    facility_case("GET", "/facilities/{facility_id}/valuations/{valuation_id}", valuation),
+    listing("/margin-calls"),
+    facility_case("GET", "/margin-calls/{call_id}", margin_call()),
+    facility_case(
+        "POST",
+        "/margin-calls/{call_id}/waive",
+        margin_call({"reason": "补货在途"}),
+        only("bank"),
+        gate=only("bank", "bank2"),
+    ),
+    change(
+        "/financing/mark-to-market",
+        lambda _scene: Call(json={"business_date": str(today())}),
+        EVERYONE,
+        OPERATOR,
+        gate=OPERATOR,
+    ),
     # --- the evidence log (public) ---
     public("/checkpoint", latest_checkpoint),
     public("/checkpoints/{tree_size}", checkpoint_of_size),

@@ -30,7 +30,7 @@ def demo(tmp_path: Path) -> Iterator[str]:
         "COLDPLEDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         "COLDPLEDGE_ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "COLDPLEDGE_LOG_KEY_FILE": str(tmp_path / "log.key"),
-        # Cheap argon2: the demo hashes eight passwords.
+        # Cheap argon2: the demo hashes nine passwords.
         "COLDPLEDGE_PASSWORD_TIME_COST": "1",
         "COLDPLEDGE_PASSWORD_MEMORY_KIB": "8",
     }
@@ -64,11 +64,19 @@ def demo(tmp_path: Path) -> Iterator[str]:
 def test_the_demo_serves_its_logins_and_logs_its_seeded_history(demo: str) -> None:
     token = httpx.post(f"{demo}/api/v1/auth/token", data={"username": "bank", "password": "coldpledge-demo"})
     assert token.status_code == 200, token.text
-    receipts = httpx.get(
-        f"{demo}/api/v1/receipts", headers={"Authorization": f"Bearer {token.json()['access_token']}"}
-    )
+    bank = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    receipts = httpx.get(f"{demo}/api/v1/receipts", headers=bank)
     assert receipts.status_code == 200
     assert len(receipts.json()) > 0
+
+    # The bank's credit line is active, and the fall in beef has put it under a margin call.
+    (facility,) = httpx.get(f"{demo}/api/v1/facilities", headers=bank).json()
+    assert facility["status"] == "active"
+    assert facility["risk_state"] in {"warning", "margin_call"}
+    drawdowns = httpx.get(f"{demo}/api/v1/facilities/{facility['id']}/drawdowns", headers=bank).json()
+    assert {drawdown["status"] for drawdown in drawdowns} == {"active", "repaid"}
+    valuations = httpx.get(f"{demo}/api/v1/facilities/{facility['id']}/valuations", headers=bank).json()
+    assert len(valuations) >= 30
 
     # The worker beside the server sequences the seeded history and signs it within seconds.
     deadline = time.monotonic() + 30

@@ -108,7 +108,22 @@ def test_each_revision_can_be_undone_on_its_own(fresh: Engine) -> None:
         assert revision(fresh) == history[-2]
         downgrade(fresh, "-1")
 
-    assert history == ["0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001", None]
+    assert history == [
+        "0013",
+        "0012",
+        "0011",
+        "0010",
+        "0009",
+        "0008",
+        "0007",
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+        None,
+    ]
 
 
 def test_entries_written_before_the_evidence_log_are_findable_by_what_they_are_about(fresh: Engine) -> None:

@@ -34,6 +34,7 @@ from coldpledge.warehouses.models import SupervisionMode, TemperatureClass
 from coldpledge.warehouses.policy import default_parameters
 from coldpledge.warehouses.schemas import PolicyIn
 from tests.conftest import TestDB as Transaction
+from tests.financing import price
 from tests.iot import Sender, new_device, reading
 from tests.world import World
 
@@ -233,9 +234,13 @@ def test_shelf_life_storage_period_and_insurance_near_their_end_raise_expiry_ale
     assert (ended.condition, ended.status) == ("resolved", "resolved")
 
 
-def _dynamic(db: Transaction, world: World, floor_g: int) -> None:
+def _dynamic(db: Transaction, world: World, floor_g: int | None, floor_fen: int | None = None) -> None:
     parameters = default_parameters(TemperatureClass.FROZEN).model_copy(
-        update={"mode": SupervisionMode.DYNAMIC, "min_control_quantity_g": floor_g}
+        update={
+            "mode": SupervisionMode.DYNAMIC,
+            "min_control_quantity_g": floor_g,
+            "min_control_value_fen": floor_fen,
+        }
     )
     warehouses.set_policy(
         db.uow(),
@@ -264,6 +269,23 @@ def test_a_dynamic_pledge_below_its_floor_is_critical_for_its_virtual_warehouse(
     scheduler.judge_stock_floor(at(db, NOW + 6 * MINUTE))
     (alert,) = alerts_on(db, "virtual_warehouse:VW-YS-F")
     assert alert.condition == "resolved"
+
+
+def test_a_dynamic_pledge_worth_less_than_its_floor_at_today_s_prices_is_critical(
+    db: Transaction, world: World
+) -> None:
+    # 30 t of pork at CNY 20/kg and 20 t of beef at CNY 30/kg: CNY 1,200,000; the floor is 1,500,000.
+    _dynamic(db, world, None, 150_000_000)
+    scheduler.judge_stock_floor(at(db, NOW))
+    assert alerts_on(db, "virtual_warehouse:VW-YS-F") == [], "no price yet: the value is not judged"
+
+    price(db.uow, db.settings, world, "20.00", on=business_date(NOW))
+    price(db.uow, db.settings, world, "30.00", on=business_date(NOW), commodity="BEEF-FZ")
+    scheduler.judge_stock_floor(at(db, NOW + MINUTE))
+
+    (alert,) = alerts_on(db, "virtual_warehouse:VW-YS-F")
+    assert (alert.status, alert.severity) == ("open", "critical")
+    assert alert.trigger == {"quantity_g": 50_000_000, "value_fen": 120_000_000}
 
 
 def test_a_stocktake_counting_two_percent_short_is_a_variance_on_the_lot(
@@ -335,6 +357,8 @@ def test_a_tick_reports_what_each_step_did(db: Transaction, world: World) -> Non
         "stock_floor",
         "stocktakes",
         "weight",
+        "interest",
+        "mark_to_market",
         "escalation",
     )
     for step in steps:

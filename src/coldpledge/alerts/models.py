@@ -69,6 +69,8 @@ class Alert(Base):
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id"), index=True)
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"), index=True)
     virtual_warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("virtual_warehouses.id"), index=True)
+    # A credit facility's alert (LTV, margin call, stale price): its bank and borrower see it.
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), index=True)
     first_transition_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_transition_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # How often the condition came back soon after clearing; past a limit the alert is flapping

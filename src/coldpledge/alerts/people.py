@@ -28,11 +28,13 @@ CRITICAL_RECIPIENTS_MIN = 3
 @dataclass(frozen=True)
 class AlertScope:
     """Where an alert or a work order is: as precise as known (a room, else a virtual warehouse,
-    else a warehouse)."""
+    else a warehouse). An alert on no place (a facility's) names who answers for it instead
+    (``responder_user_id``: the bank's risk officer); in a warehouse its inspector does."""
 
     room_id: int | None = None
     warehouse_id: int | None = None
     virtual_warehouse_id: int | None = None
+    responder_user_id: int | None = None
 
 
 def complete(session: Session, place: AlertScope) -> AlertScope:
@@ -44,7 +46,7 @@ def complete(session: Session, place: AlertScope) -> AlertScope:
         vw_id = vw_id or room.virtual_warehouse_id
     if vw_id is not None and warehouse_id is None:
         warehouse_id = session.get_one(VirtualWarehouse, vw_id).warehouse_id
-    return AlertScope(room_id, warehouse_id, vw_id)
+    return AlertScope(room_id, warehouse_id, vw_id, place.responder_user_id)
 
 
 def rooms_of(place: AlertScope) -> Select[Any]:
@@ -60,9 +62,10 @@ def _users(session: Session, query: Select[Any]) -> list[int]:
 
 
 def assignee_for(session: Session, place: AlertScope) -> int | None:
-    """The inspector assigned longest to the virtual warehouse, else its first supervision manager."""
+    """The inspector assigned longest to the virtual warehouse, else its first supervision manager;
+    on no place, the responder the place names."""
     if place.virtual_warehouse_id is None:
-        return None
+        return place.responder_user_id
     inspector = session.scalars(
         select(User.id)
         .join(VirtualWarehouseStaff, VirtualWarehouseStaff.user_id == User.id)

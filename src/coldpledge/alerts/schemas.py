@@ -96,6 +96,7 @@ class AlertOut(BaseModel):
     room_id: int | None
     warehouse_id: int | None
     virtual_warehouse_id: int | None
+    facility_id: int | None = None
     first_transition_at: datetime
     last_transition_at: datetime
     flips: int

@@ -84,6 +84,10 @@ VIEW = frozenset(
         "device:view",
         "alert:view",
         "work_order:view",
+        "facility:view",
+        "drawdown:view",
+        # Prices are not secret: every party reads the series and observations valuation uses.
+        "price:view",
     }
 )
 # Webhook subscriptions for one's own organisation: the roles that act for it, not its viewers.
@@ -112,6 +116,48 @@ WORK_ORDER_MANAGEMENT = frozenset(
         "work_order:cancel",
     }
 )
+# Deciding on a credit facility and running it: its bank's risk officer (issue 6).
+FACILITY_BANK = frozenset(
+    {
+        "facility:approve",
+        "facility:reject",
+        "facility:activate",
+        "facility:suspend",
+        "facility:resume",
+        "facility:expire",
+        "facility:close",
+        "facility:add_contract",
+        "facility:attach_collateral",
+        "facility:detach_collateral",
+        "facility:deposit_margin",
+        "facility:withdraw_margin",
+        # Liquidation: the bank records the sale of the goods and writes off what it did not pay.
+        "facility:record_disposal",
+        "drawdown:write_off",
+        "drawdown:approve",
+        "drawdown:reject",
+        "drawdown:disburse",
+        "drawdown:repay",
+        # A waiver of a margin call needs two of them (the service checks they differ).
+        "facility:waive_margin_call",
+    }
+)
+# Asking for credit and for money, and paying it back: the borrower's finance staff.
+FACILITY_BORROWER = frozenset(
+    {
+        "facility:apply",
+        "facility:withdraw",
+        "facility:request_drawdown",
+        "drawdown:withdraw",
+        "drawdown:repay",
+    }
+)
+
+# Price sources and prices: the operator's. Entering and approving are two people (four eyes, in
+# the prices service and the database), so both permissions sit with the same role.
+PRICE_MANAGEMENT = frozenset(
+    {"price:manage_series", "price:enter", "price:import", "price:approve", "price:reject"}
+)
 
 PERMISSIONS: dict[Role, frozenset[str]] = {
     # The operator runs the platform: it sets parties and supervision up and can freeze on a court
@@ -131,6 +177,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "dead_letter:view",
         "delivery:view",
     }
+    | PRICE_MANAGEMENT
+    # Running the daily mark-to-market for a business date by hand.
+    | {"facility:mark_to_market"}
     | DEVICE_CARE
     | WEBHOOKS,
     Role.BANK_RISK_OFFICER: VIEW
@@ -148,7 +197,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "release:cancel",
     }
     | WEBHOOKS
-    | {"alert:acknowledge", "work_order:acknowledge", "work_order:comment"},
+    | {"alert:acknowledge", "work_order:acknowledge", "work_order:comment"}
+    | FACILITY_BANK,
     Role.BANK_VIEWER: VIEW,
     Role.BORROWER_FINANCE: VIEW
     | {
@@ -163,7 +213,8 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         "receipt:cancel",
         "release:cancel",
     }
-    | WEBHOOKS,
+    | WEBHOOKS
+    | FACILITY_BORROWER,
     Role.KEEPER_STAFF: VIEW
     | {
         "warehouse:create",

@@ -10,7 +10,8 @@ role may perform the action at all. The rules follow the parties' relationships 
 - bank: the receipts pledged (or offered in pledge) to it, and their lots, until the receipt is
   offered to another bank;
 - insurer: the receipts it insures, and their lots;
-- everyone signed in: the directory of organisations and the commodity list.
+- bank, borrower and guarantor: the credit facilities they are party to, and their drawdowns;
+- everyone signed in: the directory of organisations, the commodity list and prices.
 
 Warehouses, rooms, operations and seals follow from the lots a party may see; operations on a
 whole room (they list everyone's stock inside) only for its keeper and supervisor.
@@ -25,6 +26,8 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, 
 from sqlalchemy.orm import aliased
 
 from coldpledge.alerts.models import Alert, WorkOrder
+from coldpledge.financing.models import Drawdown, Facility
+from coldpledge.financing.prices.models import PriceObservation, PriceSeries
 from coldpledge.inventory.models import AttachmentLink, Commodity, Lot, Operation, Seal
 from coldpledge.iot.models import DeadLetter, Device
 from coldpledge.parties.models import Organisation, User
@@ -160,12 +163,22 @@ def _placed(p: Principal, room: Any, vw: Any, warehouse: Any) -> ColumnElement[b
 
 
 def alerts_rule(p: Principal) -> ColumnElement[bool]:
-    return _placed(p, Alert.room_id, Alert.virtual_warehouse_id, Alert.warehouse_id)
+    # A facility's alert (LTV, margin call, price) is seen by whoever sees the facility.
+    return or_(
+        _placed(p, Alert.room_id, Alert.virtual_warehouse_id, Alert.warehouse_id),
+        Alert.facility_id.in_(select(Facility.id).where(facilities_rule(p))),
+    )
 
 
 def work_orders_rule(p: Principal) -> ColumnElement[bool]:
-    # Whoever a work order is assigned (or escalated by assignment) to sees it.
-    placed = _placed(p, WorkOrder.room_id, WorkOrder.virtual_warehouse_id, WorkOrder.warehouse_id)
+    # Whoever a work order is assigned (or escalated by assignment) to sees it; the response to a
+    # facility's alert is seen by whoever sees the facility.
+    placed = or_(
+        _placed(p, WorkOrder.room_id, WorkOrder.virtual_warehouse_id, WorkOrder.warehouse_id),
+        WorkOrder.alert_id.in_(
+            select(Alert.id).where(Alert.facility_id.in_(select(Facility.id).where(facilities_rule(p))))
+        ),
+    )
     return or_(placed, WorkOrder.assignee_user_id == p.user_id) if p.user_id is not None else placed
 
 
@@ -179,6 +192,15 @@ def policies_rule(p: Principal) -> ColumnElement[bool]:
     )
 
 
+def facilities_rule(p: Principal) -> ColumnElement[bool]:
+    """A facility is its bank's, its borrower's and its guarantor's business, nobody else's."""
+    return or_(
+        Facility.bank_org_id == p.org_id,
+        Facility.borrower_org_id == p.org_id,
+        Facility.guarantor_org_id == p.org_id,
+    )
+
+
 def _everyone(_p: Principal) -> ColumnElement[bool]:
     return true()
 
@@ -186,6 +208,9 @@ def _everyone(_p: Principal) -> ColumnElement[bool]:
 RULES: dict[type, Rule] = {
     Organisation: _everyone,
     Commodity: _everyone,
+    # Prices are public data: everyone signed in reads them.
+    PriceSeries: _everyone,
+    PriceObservation: _everyone,
     User: lambda p: User.organisation_id == p.org_id,
     Warehouse: lambda p: Warehouse.id.in_(_warehouse_ids(p)),
     Room: lambda p: Room.id.in_(_room_ids(p)),
@@ -205,4 +230,6 @@ RULES: dict[type, Rule] = {
     Release: lambda p: Release.receipt_id.in_(_visible_receipt_ids(p)),
     Alert: alerts_rule,
     WorkOrder: work_orders_rule,
+    Facility: facilities_rule,
+    Drawdown: lambda p: Drawdown.facility_id.in_(select(Facility.id).where(facilities_rule(p))),
 }

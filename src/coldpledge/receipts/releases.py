@@ -2,7 +2,9 @@
 
 Goods leave a warehouse only against an approved, unexpired, one-time instruction, to the named
 vehicle and collector, in at most the approved quantity, out of an unsealed lot. The code is shown
-once, to whoever authorised the release; only its hash is kept.
+once, to whoever authorised the release; only its hash is kept. Goods that secure a credit facility
+leave only while its loan stays covered, and never while it is in liquidation
+(``financing.releasing``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 from coldpledge.audit.snapshot import snapshot
 from coldpledge.codes import random_part
 from coldpledge.errors import N_, Conflict, InvalidInput, PermissionDenied
+from coldpledge.financing import releasing
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.models import Lot, LotStatus, Operation, OperationKind
 from coldpledge.parties.access import obtain
@@ -58,6 +61,7 @@ def request_release(
     """Pledged receipt: the holder asks the bank to let part of the goods go (partial release).
     Receipt in disposal: the bank itself instructs the sale out, approved at once."""
     with uow:
+        releasing.lock_cover(uow, receipt_id=receipt_id)
         step = lifecycle.begin(uow, principal, receipt_id, A.REQUEST_RELEASE)
         receipt = step.receipt
         if receipt.status is S.PLEDGED:
@@ -67,6 +71,7 @@ def request_release(
                     N_("A partial release must leave goods in pledge; to release all, repay and discharge."),
                     field="quantity_g",
                 )
+            releasing.check_release(uow, principal, receipt, data.quantity_g)
             kind, approved = ReleaseKind.PARTIAL_RELEASE, False
         else:
             lifecycle._pledgee(uow, principal, receipt)
@@ -110,6 +115,7 @@ def request_delivery(
 def approve(uow: UnitOfWork, principal: Principal, release_id: int, data: NoteIn) -> tuple[Release, str]:
     """The pledgee approves a partial release; the one-time code is returned this once."""
     with uow:
+        releasing.lock_cover(uow, release_id=release_id)
         release, receipt = _release_for_change(uow, principal, release_id, "approve")
         if release.kind is not ReleaseKind.PARTIAL_RELEASE or release.status is not ReleaseStatus.REQUESTED:
             raise Conflict(N_("Only a requested partial release awaits approval."))
@@ -118,6 +124,8 @@ def approve(uow: UnitOfWork, principal: Principal, release_id: int, data: NoteIn
         lifecycle._pledgee(uow, principal, receipt)
         if release.valid_until <= uow.now():
             raise Conflict(N_("The instruction's validity has already passed; ask for a new one."))
+        # The price may have moved since the request: the loan must still be covered without the goods.
+        releasing.check_release(uow, principal, receipt, release.quantity_g)
         before = snapshot(release)
         code = _grant(uow, principal, release, data.note)
         uow.record(
@@ -201,6 +209,8 @@ def execute_outbound(uow: UnitOfWork, principal: Principal, lot_id: int, data: O
         action = _EXECUTES[release.kind]
         if not is_allowed(receipt.status, action):
             raise illegal(receipt.status, action)
+        if release.kind is ReleaseKind.PARTIAL_RELEASE:
+            releasing.ensure_not_frozen(uow.session, receipt)
         seals = inventory.active_seals(uow.session, lot)
         if seals:
             raise Conflict(

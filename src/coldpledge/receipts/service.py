@@ -464,6 +464,7 @@ def discharge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Note
         step = begin(uow, principal, receipt_id, A.DISCHARGE)
         pledge = _pledgee(uow, principal, step.receipt)
         _no_open_release(uow, step.receipt)
+        _not_securing_a_facility(uow, step.receipt)
         pledge.status = PledgeStatus.DISCHARGED
         pledge.ended_at = uow.now()
         receipt = finish(
@@ -477,6 +478,21 @@ def discharge(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Note
         )
         uow.commit()
         return receipt
+
+
+def _not_securing_a_facility(uow: UnitOfWork, receipt: Receipt) -> None:
+    """A pledge still attached to a credit facility is its collateral: the bank detaches it first,
+    where the detachment is checked against the loan (``financing.collateral_links.detach``)."""
+    from coldpledge.financing.releasing import facility_id_of  # financing imports this module
+
+    if facility_id_of(uow.session, receipt.id) is not None:
+        raise Conflict(
+            N_(
+                "Receipt {code} secures a credit facility; detach it from the facility before "
+                "discharging the pledge."
+            ),
+            code=receipt.code,
+        )
 
 
 def start_disposal(uow: UnitOfWork, principal: Principal, receipt_id: int, data: ReasonIn) -> Receipt:

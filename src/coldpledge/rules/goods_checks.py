@@ -7,9 +7,12 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from coldpledge.alerts.people import AlertScope
+from coldpledge.calendar import business_date
+from coldpledge.financing.collateral import LotValue
+from coldpledge.financing.prices.service import prices_for
 from coldpledge.inventory.models import Commodity, Lot, Operation, OperationKind
 from coldpledge.iot.models import Device, DeviceKind, DeviceStatus, LatestReading, RollupMinute
 from coldpledge.receipts.models import Pledge, PledgeStatus, Receipt, Release, ReleaseStatus
@@ -100,10 +103,10 @@ def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
 
 def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
     """A dynamic pledge's floor: the quantity pledged in a virtual warehouse (live receipts under
-    an active pledge on lots in its rooms) below its policy's ``min_control_quantity_g``. The
-    pledge terms are the same in every room of a virtual warehouse; they are read, and the rooms
-    locked, as for any room. The value floor needs prices (issue 6): no value is known yet, so
-    none is judged."""
+    an active pledge on lots in its rooms) below its policy's ``min_control_quantity_g``, or its
+    value at the day's approved prices below ``min_control_value_fen`` (not judged while a
+    commodity there has no price). The pledge terms are the same in every room of a virtual
+    warehouse; they are read, and the rooms locked, as for any room."""
     with uow:
         session = uow.session
         now = uow.now()
@@ -125,7 +128,10 @@ def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
                 vw is not None
                 and vw not in floors
                 and parameters.mode is SupervisionMode.DYNAMIC
-                and parameters.min_control_quantity_g is not None
+                and (
+                    parameters.min_control_quantity_g is not None
+                    or parameters.min_control_value_fen is not None
+                )
             ):
                 floors[vw] = (f"virtual_warehouse:{code}", parameters)
         pledged = (
@@ -134,9 +140,10 @@ def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
             .exists()
         )
         quantities: dict[int, int] = {}
+        by_commodity: dict[int, dict[int, int]] = {}
         if floors:
-            for vw, total in session.execute(
-                select(Room.virtual_warehouse_id, func.sum(Receipt.quantity_g))
+            for vw, commodity, total in session.execute(
+                select(Room.virtual_warehouse_id, Lot.commodity_id, func.sum(Receipt.quantity_g))
                 .join(Lot, Lot.id == Receipt.lot_id)
                 .join(Room, Room.id == Lot.room_id)
                 .where(
@@ -144,10 +151,12 @@ def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
                     Receipt.status.in_(ACTIVE_RECEIPTS),
                     pledged,
                 )
-                .group_by(Room.virtual_warehouse_id)
+                .group_by(Room.virtual_warehouse_id, Lot.commodity_id)
             ):
                 if vw is not None:
-                    quantities[vw] = int(total or 0)
+                    quantities[vw] = quantities.get(vw, 0) + int(total or 0)
+                    by_commodity.setdefault(vw, {})[commodity] = int(total or 0)
+        values = _values_at_today_s_prices(session, by_commodity, business_date(now))
         judged = Judged(uow, [(RuleCode.STOCK_BELOW_FLOOR.value, s) for s, _ in floors.values()])
         for vw, (subject, parameters) in sorted(floors.items()):
             judged.put(
@@ -157,7 +166,7 @@ def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
                 evaluate_stock_below_floor(
                     subject,
                     quantities.get(vw, 0),
-                    None,
+                    values.get(vw),
                     parameters,
                     now,
                     judged.get(RuleCode.STOCK_BELOW_FLOOR, subject),
@@ -167,6 +176,25 @@ def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:
         report = judged.finish()
         uow.commit()
     return {"dynamic_pledges": len(floors), **report}
+
+
+def _values_at_today_s_prices(
+    session: Session, grams: dict[int, dict[int, int]], on: date
+) -> dict[int, int | None]:
+    """Each virtual warehouse's pledged goods at the approved prices of ``on`` (the same prices a
+    valuation uses), rounded down; None where a commodity has no price: a floor in money is not
+    judged on a value that is not known."""
+    prices = prices_for(session, {c for found in grams.values() for c in found}, on)
+    values: dict[int, int | None] = {}
+    for vw, found in grams.items():
+        if any(commodity not in prices for commodity in found):
+            values[vw] = None
+            continue
+        values[vw] = sum(
+            LotValue(quantity_g=g, price_fen_per_t=prices[commodity].price_fen_per_t).value_fen
+            for commodity, g in found.items()
+        )
+    return values
 
 
 def judge_stocktakes(uow: UnitOfWork) -> dict[str, int]:

@@ -9,7 +9,10 @@ others:
    stuck probes (rollups' min and max against the room's other probes), doors left open (latest
    readings), expiry of lots (shelf life) and receipts (storage period, insurance), a dynamic
    pledge's stock below its floor (quantity), stocktake variance (latest stocktake of each lot)
-   and weight drops without a release (floor scales' rollups against releases);
+   and weight drops without a release (floor scales' rollups against releases); interest
+   accrued through yesterday (``financing.accrual.accrue_due``, idempotent per day); on a business
+   day after ``COLDPLEDGE_MTM_AFTER`` (15:00 China time), the day's mark-to-market of every
+   facility (``financing.marktomarket.mark_due``; once per day, later ticks find it done);
 2. work orders not acknowledged within their SLA escalate up the chain and remind
    (``alerts.escalation.escalate_due``);
 3. notifications due go out by webhook and e-mail, with retries (``notify.dispatch.deliver_due``).
@@ -37,6 +40,8 @@ from coldpledge.alerts.service import apply_transitions
 from coldpledge.alerts.states import save_states
 from coldpledge.config import Settings
 from coldpledge.db import Database, utcnow
+from coldpledge.financing.accrual import accrue_due
+from coldpledge.financing.marktomarket import mark_due
 from coldpledge.iot.models import Device, DeviceStatus
 from coldpledge.notify.dispatch import deliver_due
 from coldpledge.rules.catalogue import RuleCode
@@ -79,6 +84,8 @@ def tick(database: Database, settings: Settings, now: datetime | None = None) ->
         ("stock_floor", lambda: judge_stock_floor(unit())),
         ("stocktakes", lambda: judge_stocktakes(unit())),
         ("weight", lambda: judge_weight(unit())),
+        ("interest", lambda: accrue_due(unit())),
+        ("mark_to_market", lambda: mark_due(database, settings, moment)),
         ("escalation", lambda: escalate_due(unit(), moment)),
         ("deliveries", lambda: deliver_due(database, settings, moment)),
     )

@@ -89,6 +89,8 @@ ORGANISATIONS: dict[str, tuple[str, str, PartyType, str, str, str]] = {
 # The demo logins, in the order they are shown: (username, organisation key, role, display name).
 LOGINS: tuple[tuple[str, str, Role, str], ...] = (
     ("admin", "operator", Role.PLATFORM_ADMIN, "周敏"),
+    # The operator's second person: approves the prices the first one enters (four eyes).
+    ("admin2", "operator", Role.PLATFORM_ADMIN, "吴倩"),
     ("bank", "bank", Role.BANK_RISK_OFFICER, "陈立"),
     ("bank2", "bank2", Role.BANK_RISK_OFFICER, "林晓"),
     ("borrower", "borrower", Role.BORROWER_FINANCE, "许文静"),

@@ -1,8 +1,9 @@
 """The demo scenario that ``coldpledge demo`` and ``coldpledge seed demo`` create.
 
 Two banks, two trading companies, a cold-warehouse keeper with warehouses in Yangshan and
-Dongjiang, a supervision company, and two months of goods, receipts and operations, all made
-through the real services on a clock that walks through the story (``scenario``). The demo logins
+Dongjiang, a supervision company, and two months of goods, receipts and operations, credit lines,
+loans, daily prices and marks to market, all made through the real services on a clock that walks
+through the story (``scenario``). The demo logins
 are fixed and documented; only these commands create them, never ``serve``.
 """
 
@@ -15,11 +16,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from coldpledge.alerts.models import Alert, WorkOrder
 from coldpledge.audit.models import AuditEvent
 from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.errors import N_, Conflict
 from coldpledge.evidence.outbox import EvidenceOutbox
+from coldpledge.financing.models import Drawdown, Facility, InterestAccrual, Repayment
+from coldpledge.financing.mtm_models import MarginCall, Valuation
+from coldpledge.financing.prices.models import PriceObservation
 from coldpledge.i18n import translations
 from coldpledge.inventory.models import Attachment, Commodity, Lot, Operation, Seal
 from coldpledge.parties.models import Organisation, User
@@ -47,6 +52,15 @@ COUNTED: tuple[tuple[str, str, Any], ...] = (
     ("operations", "作业记录", Operation),
     ("seals", "封签", Seal),
     ("attachments", "照片与单证", Attachment),
+    ("price observations", "价格行情", PriceObservation),
+    ("credit facilities", "授信额度", Facility),
+    ("drawdowns", "借据", Drawdown),
+    ("repayments", "还款", Repayment),
+    ("interest accruals", "计息记录", InterestAccrual),
+    ("valuations", "盯市估值", Valuation),
+    ("margin calls", "追加保证金通知", MarginCall),
+    ("alerts", "风险预警", Alert),
+    ("work orders", "督导工单", WorkOrder),
     ("audit events", "审计事件", AuditEvent),
     ("evidence entries", "存证条目", EvidenceOutbox),
 )

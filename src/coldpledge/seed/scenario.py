@@ -2,11 +2,17 @@
 
 上海鲜丰 (borrower) pledges Spanish pork, Brazilian and Australian beef to 浙商银行 (bank) in
 Yangshan; 天津海润 (borrower2) pledges Danish pork and Brazilian beef to 宁波银行 (bank2) in
-Dongjiang. Along the way: a pledge request refused for a missing residue test, a release refused
-until the margin arrives and then executed, a loan repaid and its goods delivered, a receipt split
-for two loans, a lost receipt replaced, a court freeze, a lab hold, weekly stocktakes (one short
-by a carton, found the next day) and a change of policy. It ends on the last morning before now
-with requests waiting for both banks.
+Dongjiang. Each borrower has a credit line with its bank (``lending``): contracts on file, the
+pledged receipts attached, drawdowns within the pledge rate, interest accrued every night, the
+collateral marked to market every business afternoon at the prices the operator keeps
+(``prices``, ``rounds``). Along the way: a pledge request refused for a missing residue test, a
+release refused until the margin arrives and then, after a repayment, executed within the pledge
+rate, a loan repaid and its goods delivered, a receipt split for two loans, a lost receipt
+replaced, a court freeze, a lab hold, weekly stocktakes (one short by a carton, found the next
+day) and a change of policy. In the last fortnight imported beef falls by nearly a quarter:
+上海鲜丰's line goes into warning, then under a margin call. It ends on the last morning before
+now with requests waiting for both banks, among them 上海鲜丰's shrimp offered in pledge to cure
+the call.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from coldpledge.receipts.schemas import (
     SplitIn,
     SplitPart,
 )
-from coldpledge.seed import goods
+from coldpledge.seed import goods, lending
 from coldpledge.seed.identifiers import resident_id
+from coldpledge.seed.prices import PriceDesk
+from coldpledge.seed.rounds import DailyRound
 from coldpledge.seed.scene import LotPlan, Scene, round_to
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import TemperatureClass
@@ -39,9 +47,15 @@ from coldpledge.warehouses.schemas import PolicyIn
 STOCKTAKE_DAYS = (9, 16, 23, 30, 37, 44, 51, 58)
 SETTLE_DAYS = 5
 SEALED_ROOM = "DJ-F18-2"
+YUAN = lending.YUAN
+# The credit agreement each bank lends under.
+_contract = lending.credit_agreement
 
 
 def play(scene: Scene) -> None:
+    desk = PriceDesk(scene)
+    desk.set_up()
+    scene.clock.keep(DailyRound(scene, desk, first_day=1))
     _first_containers(scene)
     _more_goods(scene)
     _margin_and_partial_release(scene)
@@ -62,11 +76,19 @@ def _arrive(scene: Scene, day: int, at: str, plan: LotPlan, *, seed: int, seal: 
 
 
 def _first_containers(scene: Scene) -> None:
-    """Week 1: the first containers; receipts issued and offered in pledge; the banks accept."""
+    """Week 1: the first containers; both borrowers apply for credit lines and the banks open
+    them; receipts issued and offered in pledge; the banks accept, attach them to the lines and
+    lend against them."""
     clock = scene.clock
     _arrive(scene, 1, "08:10", goods.PORK_ES, seed=1)
+    lending.apply(scene, "bank", day=1, at="15:10", note="申请一年期流动资金授信，以洋山冷库进口冻品仓单质押")
     _arrive(scene, 2, "08:30", goods.BEEF_BR, seed=2)
+    lending.open_line(scene, "bank", day=2, at="14:20")
+    lending.apply(
+        scene, "bank2", day=2, at="16:00", note="申请一年期流动资金授信，以东疆冷库进口冻品仓单质押"
+    )
     _arrive(scene, 3, "08:05", goods.PORK_DK, seed=3)
+    lending.open_line(scene, "bank2", day=3, at="14:30")
 
     clock.on(4, "09:00")
     scene.issue("pork-es", insured=True)
@@ -91,10 +113,31 @@ def _first_containers(scene: Scene) -> None:
     scene.accept_pledge("pork-es", bank="bank", contract=_contract(scene, "bank"))
     clock.later(12)
     scene.accept_pledge("beef-br", bank="bank", contract=_contract(scene, "bank"))
+    lending.attach(scene, "bank", ["pork-es", "beef-br"], day=7, at="10:50")
+    lending.draw(
+        scene,
+        "bank",
+        "xianfeng-1",
+        amount_fen=850_000 * YUAN,
+        purpose="支付西班牙冻猪肉及巴西冻牛肉进口货款",
+        day=7,
+        times=("11:10", "13:40", "14:20"),
+    )
     clock.on(7, "15:05")
     scene.accept_pledge("pork-dk", bank="bank2", contract=_contract(scene, "bank2"))
+    lending.attach(scene, "bank2", ["pork-dk"], day=7, at="15:40")
 
     _arrive(scene, 8, "08:20", goods.BEEF_AR, seed=4)
+    lending.deposit(scene, "bank2", 25_000 * YUAN, day=8, at="13:30", note="首笔用款前存入 10% 保证金")
+    lending.draw(
+        scene,
+        "bank2",
+        "hairun-1",
+        amount_fen=250_000 * YUAN,
+        purpose="支付丹麦冻猪肉进口货款",
+        day=8,
+        times=("13:50", "14:30", "15:00"),
+    )
     _arrive(scene, 9, "07:50", goods.BEEF_BR_HAIRUN, seed=5)
     _stocktake(scene, 9)
     _arrive(scene, 10, "08:15", goods.BEEF_AU, seed=6)
@@ -132,6 +175,16 @@ def _more_goods(scene: Scene) -> None:
         scene.receipts["beef-br-hairun"],
         ReasonIn(reason="检验报告未列明兽药残留（莱克多巴胺等）检测项目，请补充后重新申请"),
     )
+    lending.attach(scene, "bank", ["beef-ar"], day=14, at="11:40")
+    lending.draw(
+        scene,
+        "bank",
+        "xianfeng-2",
+        amount_fen=550_000 * YUAN,
+        purpose="支付阿根廷冻牛腱进口货款及关税",
+        day=14,
+        times=("13:30", "14:30", "15:00"),
+    )
 
     _arrive(scene, 15, "08:20", goods.BEEF_UY, seed=7, seal=False)
     _arrive(scene, 15, "13:00", goods.PORK_NL, seed=8, seal=False)
@@ -165,8 +218,28 @@ def _more_goods(scene: Scene) -> None:
         bank="bank",
         note=f"为 {_contract(scene, 'bank')} 项下第三笔借款提供质押",
     )
+    lending.attach(scene, "bank2", ["beef-br-hairun"], day=17, at="14:40")
+    lending.draw(
+        scene,
+        "bank2",
+        "hairun-2",
+        amount_fen=400_000 * YUAN,
+        purpose="支付巴西冻牛臀肉进口货款",
+        day=17,
+        times=("15:00", "16:00", "16:30"),
+    )
     clock.on(18, "10:05")
     scene.accept_pledge("beef-au", bank="bank", contract=_contract(scene, "bank"))
+    lending.attach(scene, "bank", ["beef-au"], day=18, at="10:20")
+    lending.draw(
+        scene,
+        "bank",
+        "xianfeng-3",
+        amount_fen=550_000 * YUAN,
+        purpose="支付澳大利亚谷饲牛肉进口货款",
+        day=18,
+        times=("10:40", "14:00", "14:30"),
+    )
 
     _arrive(scene, 21, "08:00", goods.SHRIMP_EC, seed=9)
     _arrive(scene, 22, "08:25", goods.PORK_BR, seed=10)
@@ -178,8 +251,9 @@ def _more_goods(scene: Scene) -> None:
 
 
 def _margin_and_partial_release(scene: Scene) -> None:
-    """Weeks 4-5: the borrower asks to take 8 t of brisket out before its margin has arrived and
-    is refused; after a part repayment 6 t go out against an approved release."""
+    """Weeks 4-5: the borrower asks to take 8 t of brisket out before paying for them and is
+    refused; after a part repayment 6 t go out against an approved release, within the pledge
+    rate at the day's price (checked when asked and again when approved)."""
     clock = scene.clock
     clock.on(24, "14:00")
     refused, _ = releases.request_release(
@@ -196,6 +270,15 @@ def _margin_and_partial_release(scene: Scene) -> None:
         ReasonIn(reason="保证金尚未到账，暂不同意放货；请先补足保证金或部分还款"),
     )
 
+    repaid = lending.repay(
+        scene,
+        "bank",
+        "xianfeng-1",
+        200_000 * YUAN,
+        day=28,
+        at="08:40",
+        note="打款赎货：部分归还本金，申请释放巴西牛胸肉 6 吨",
+    )
     clock.on(28, "09:10")
     collection = _collection(scene, "沪B·D5821", "王建军", quantity_g=6_000_000, cartons=240, days=3)
     release, _ = releases.request_release(
@@ -206,7 +289,10 @@ def _margin_and_partial_release(scene: Scene) -> None:
         scene.uow(),
         scene.who["bank"],
         release.id,
-        NoteIn(note="已收到部分还款 ¥2,400,000，同意释放对应货值"),
+        NoteIn(
+            note=f"已收到借据 {lending.drawdown_code(scene, 'xianfeng-1')} 部分还款 ¥{repaid // YUAN:,}"
+            "（打款赎货），按今日价格放货后 LTV 仍在质押率以内，同意释放 6 吨"
+        ),
     )
     clock.on(29, "08:50")
     scene.unseal("beef-br", reason=f"按放货指令 #{release.id} 部分出库")
@@ -218,9 +304,14 @@ def _margin_and_partial_release(scene: Scene) -> None:
 
 
 def _repayment_delivery_and_split(scene: Scene) -> None:
-    """Weeks 5-6: the Argentine beef loan is repaid, the pledge discharged and the goods
-    delivered; the bank splits the Australian beef receipt for two loans."""
+    """Weeks 5-6: the Argentine beef loan is repaid, its receipt let go from the credit line, the
+    pledge discharged and the goods delivered; the bank splits the Australian beef receipt for two
+    loans."""
     clock = scene.clock
+    lending.repay(
+        scene, "bank", "xianfeng-2", None, day=32, at="09:00", note="阿根廷牛腱已售出，提前结清该笔借款本息"
+    )
+    lending.detach(scene, "bank", "beef-ar", day=32, at="09:40")
     clock.on(32, "10:00")
     receipts.discharge(
         scene.uow(),
@@ -282,6 +373,15 @@ def _loss_variance_and_freeze(scene: Scene) -> None:
         scene.who["borrower"],
         lost,
         ReasonIn(reason="仓单正本在办公室搬迁中遗失，已于《新民晚报》登报声明作废"),
+    )
+    lending.draw(
+        scene,
+        "bank",
+        "xianfeng-4",
+        amount_fen=None,
+        purpose="补充流动资金（节前备货）",
+        day=43,
+        times=("10:30", "14:00", "14:30"),
     )
     _stocktake(scene, 44, short={"beef-br-hairun": 1})
     clock.on(45, "10:00")
@@ -354,18 +454,21 @@ def _latest_arrivals(scene: Scene) -> None:
 
 def _today(scene: Scene) -> None:
     """The last morning: chilled chicken comes in, and both borrowers leave requests waiting for
-    their banks: a pledge to accept and two partial releases to approve."""
+    their banks: 上海鲜丰, under a margin call since beef fell, offers its shrimp in pledge to cure
+    it; 天津海润, whose line is well covered, asks to release part of its Danish pork."""
     clock = scene.clock
     day = clock.last_morning
     clock.on(day, "07:40")
     scene.receive(goods.CHICKEN_CN, note="国产冰鲜鸡，随车附动物检疫合格证明")
     scene.check_in("chicken-cn", seed=13)
     clock.on(day, "10:20")
+    call = lending.open_margin_call(scene, "bank")
+    notice = f"按追加担保通知 {call} " if call else ""
     scene.request_pledge(
         "shrimp-ec",
         holder="borrower",
         bank="bank",
-        note=f"为 {_contract(scene, 'bank')} 项下新增借款提供质押",
+        note=f"进口冻牛肉价格下跌，{notice}追加质押，补足 {_contract(scene, 'bank')} 项下担保",
     )
     clock.on(day, "10:45")
     releases.request_release(
@@ -374,22 +477,9 @@ def _today(scene: Scene) -> None:
         scene.receipts["pork-dk"],
         _collection(scene, "津C·D0217", "马志刚", quantity_g=6_500_000, cartons=325, days=3),
     )
-    clock.on(day, "11:05")
-    releases.request_release(
-        scene.uow(),
-        scene.who["borrower"],
-        scene.receipts["pork-es"],
-        _collection(scene, "沪B·D5821", "王建军", quantity_g=5_000_000, cartons=200, days=3),
-    )
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _contract(scene: Scene, bank: str) -> str:
-    """The credit agreement each bank lends under, signed the year the story starts."""
-    year = scene.clock.start.year
-    return f"浙商杭分流贷字 {year} 第 0817 号" if bank == "bank" else f"甬银沪授字 {year} 第 1123 号"
 
 
 def _stocktake(scene: Scene, day: int, *, short: dict[str, int] | None = None) -> None:

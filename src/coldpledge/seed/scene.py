@@ -104,6 +104,10 @@ class Scene:
     # Lots under seal that the weekly stocktake counts, with the story day each arrived.
     counted: dict[str, int] = field(default_factory=dict)
     arrived: dict[str, int] = field(default_factory=dict)
+    # Financing: price series by commodity code, facilities by bank key, drawdowns by their key.
+    series: dict[str, int] = field(default_factory=dict)
+    facilities: dict[str, int] = field(default_factory=dict)
+    drawdowns: dict[str, int] = field(default_factory=dict)
     _seal_serials: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -79,6 +79,11 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 def _install_routes(app: FastAPI) -> None:
     from coldpledge.alerts.api import router as alerts_router
     from coldpledge.evidence.api import router as evidence_router
+    from coldpledge.financing.api import router as financing_router
+    from coldpledge.financing.disposal_api import router as disposal_router
+    from coldpledge.financing.insight_api import router as insight_router
+    from coldpledge.financing.mtm_api import router as mtm_router
+    from coldpledge.financing.prices.api import router as prices_router
     from coldpledge.inventory.api import router as inventory_router
     from coldpledge.iot.api import router as iot_router
     from coldpledge.notify.api import router as notify_router
@@ -98,6 +103,11 @@ def _install_routes(app: FastAPI) -> None:
         evidence_router,
         alerts_router,
         notify_router,
+        prices_router,
+        financing_router,
+        mtm_router,
+        disposal_router,
+        insight_router,
         pages_router,
     ):
         app.include_router(router)

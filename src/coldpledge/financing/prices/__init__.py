@@ -1,0 +1,1 @@
+"""Price series and their observations: entry with four-eyes approval, import, checks, lookup."""
