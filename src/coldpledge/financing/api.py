@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel
@@ -78,31 +79,56 @@ def approve_facility(
     return _facility(facilities.approve(uow, principal, facility_id, data))
 
 
-def _facility_step(path: str, summary: str, handler: Callable[..., Facility], body: type[BaseModel]) -> None:
-    """Register ``POST /facilities/{id}/<path>``; a body of optional fields (a note) may be left out."""
+def _step(
+    collection: str,
+    id_name: str,
+    path: str,
+    summary: str,
+    handler: Callable[..., Any],
+    body: type[BaseModel],
+    out: type[BaseModel],
+    present: Callable[[Any], BaseModel],
+) -> None:
+    """Register ``POST /<collection>/{<id_name>}/<path>`` for a lifecycle step of a facility or a
+    drawdown; a body of optional fields (a note) may be left out."""
     optional = all(not field.is_required() for field in body.model_fields.values())
 
-    def endpoint(facility_id, uow, principal, data=None):  # type: ignore[no-untyped-def]
-        return _facility(handler(uow, principal, facility_id, data if data is not None else body()))
+    def endpoint(**params: Any) -> BaseModel:
+        data = params["data"]
+        return present(
+            handler(params["uow"], params["principal"], params[id_name], data if data is not None else body())
+        )
 
-    if not optional:
-        endpoint.__defaults__ = None
-    endpoint.__annotations__ = {
-        "facility_id": int,
-        "uow": Uow,
-        "principal": CurrentPrincipal,
-        "data": body | None if optional else body,
-        "return": FacilityOut,
-    }
-    endpoint.__name__ = f"{path}_facility"
+    # FastAPI reads the signature (real objects, not strings) for validation and the OpenAPI schema.
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(id_name, keyword, annotation=int),
+            inspect.Parameter("uow", keyword, annotation=Uow),
+            inspect.Parameter("principal", keyword, annotation=CurrentPrincipal),
+            inspect.Parameter(
+                "data",
+                keyword,
+                annotation=body | None if optional else body,
+                default=None if optional else inspect.Parameter.empty,
+            ),
+        ],
+        return_annotation=out,
+    )
+    endpoint.__name__ = f"{path}_{id_name.removesuffix('_id')}"
     router.add_api_route(
-        f"/facilities/{{facility_id}}/{path}",
+        f"/{collection}/{{{id_name}}}/{path}",
         endpoint,
         methods=["POST"],
-        response_model=FacilityOut,
+        response_model=out,
         responses=ACTION,
         summary=summary,
     )
+
+
+def _facility_step(path: str, summary: str, handler: Callable[..., Facility], body: type[BaseModel]) -> None:
+    # ``_facility`` is defined below: looked up when a request comes.
+    _step("facilities", "facility_id", path, summary, handler, body, FacilityOut, lambda f: _facility(f))
 
 
 _facility_step("reject", "Reject the application (the bank)", facilities.reject, ReasonIn)
@@ -273,29 +299,7 @@ def get_drawdown(drawdown_id: int, session: ReadSession, principal: CurrentPrinc
 
 
 def _drawdown_step(path: str, summary: str, handler: Callable[..., Drawdown], body: type[BaseModel]) -> None:
-    optional = all(not field.is_required() for field in body.model_fields.values())
-
-    def endpoint(drawdown_id, uow, principal, data=None):  # type: ignore[no-untyped-def]
-        return _drawdown(handler(uow, principal, drawdown_id, data if data is not None else body()))
-
-    if not optional:
-        endpoint.__defaults__ = None
-    endpoint.__annotations__ = {
-        "drawdown_id": int,
-        "uow": Uow,
-        "principal": CurrentPrincipal,
-        "data": body | None if optional else body,
-        "return": DrawdownOut,
-    }
-    endpoint.__name__ = f"{path}_drawdown"
-    router.add_api_route(
-        f"/drawdowns/{{drawdown_id}}/{path}",
-        endpoint,
-        methods=["POST"],
-        response_model=DrawdownOut,
-        responses=ACTION,
-        summary=summary,
-    )
+    _step("drawdowns", "drawdown_id", path, summary, handler, body, DrawdownOut, lambda d: _drawdown(d))
 
 
 _drawdown_step("approve", "Approve within the limit and the pledge rate (the bank)", loans.approve, NoteIn)
