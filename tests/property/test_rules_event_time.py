@@ -172,3 +172,35 @@ def test_the_room_sweep_judges_every_point_as_the_point_by_point_judgement_does(
     buffer = sorted((ts, device, value, fault, 1) for (ts, device), (value, fault) in points.items())
     start = data.draw(st.integers(0, len(buffer) - 1))
     assert rule.judge_all(buffer, start) == [rule.judge(buffer, i) for i in range(start, len(buffer))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(3, 30),
+    st.integers(5, 40),
+    st.lists(st.integers(0, 18), min_size=1, max_size=6),
+    st.integers(0, 2**32 - 1),
+    st.data(),
+)
+def test_a_steady_room_judged_from_its_probes_ranges_agrees_with_point_by_point_judging(
+    probes: int, minutes: int, odd_levels: list[int], seed: int, data: st.DataObject
+) -> None:
+    """Every probe reporting every minute (the rooms' usual state, where ``judge_all`` takes its
+    bounds from the probes' ranges), a few of them odd, values on a half-degree grid so that some
+    lie exactly at the margin and the limit."""
+    rule = SensorDisagreement(default_parameters(TemperatureClass.FROZEN))
+    rng = Random(seed)
+    odd = {device: -24_000_000 + level * 500_000 for device, level in enumerate(odd_levels, start=1)}
+    buffer = sorted(
+        (
+            minute * 60_000,
+            device,
+            odd.get(device, -20_000_000) + rng.choice([-1, 0, 0, 0, 1]) * 500_000,
+            int(rng.random() < 0.02),
+            1,
+        )
+        for minute in range(minutes)
+        for device in range(1, probes + 1)
+    )
+    start = data.draw(st.integers(0, len(buffer) - 1))
+    assert rule.judge_all(buffer, start) == [rule.judge(buffer, i) for i in range(start, len(buffer))]

@@ -460,7 +460,83 @@ class SensorDisagreement:
 
     def judge_all(self, buffer: list[Point], start: int) -> list[int]:
         """``judge`` of every point from ``start`` in one sweep: the peers' latest values are kept
-        sorted as the points go by, instead of gathered again for each point."""
+        sorted as the points go by, instead of gathered again for each point. A room whose every
+        probe reports steadily is judged first from the probes' ranges (``_judge_by_ranges``)."""
+        if start < len(buffer):
+            found = self._judge_by_ranges(buffer, start)
+            if found is not None:
+                return found
+        return self._sweep(buffer, start)
+
+    def _judge_by_ranges(self, buffer: list[Point], start: int) -> list[int] | None:
+        """The judgements without the sweep, when they follow from bounds; else None.
+
+        When every probe with a sound point in the lookback has one before the first new point,
+        none further apart than the freshness and its last within it of the last new point, every
+        probe is among the latest values at every new point, each somewhere in the range of its own
+        sound values. The median is monotone in each value, so it lies between the median of the
+        probes' least values and that of their greatest: a point clear of both bounds by the
+        clearing margin is clear, one beyond the limit from both is met, one between the margin
+        and the limit from both holds. Any other point, or any gap, and the sweep decides."""
+        freshness = self.freshness_ms
+        first = bisect_left(buffer, buffer[start][0] - freshness, hi=start, key=_ts)
+        last_ts = buffer[-1][0]
+        low: dict[int, int] = {}
+        high: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for index in range(first, len(buffer)):
+            ts, device, value, fault, _ = buffer[index]
+            if fault:
+                continue
+            before = last.get(device)
+            if before is None:
+                if index >= start:
+                    return None  # a probe not seen before the chunk: it joins part-way
+                low[device] = high[device] = value
+            else:
+                if ts - before > freshness:
+                    return None  # a gap: the probe drops out of the median for a while
+                if value < low[device]:
+                    low[device] = value
+                elif value > high[device]:
+                    high[device] = value
+            last[device] = ts
+        if len(last) - 1 < self.min_peers:
+            return None  # too few peers: the sweep holds what it must
+        if any(last_ts - ts > freshness for ts in last.values()):
+            return None
+        lows, highs = sorted(low.values()), sorted(high.values())
+        middle = len(lows) // 2
+        if len(lows) % 2:
+            median_low, median_high = lows[middle], highs[middle]
+        else:
+            median_low = (lows[middle - 1] + lows[middle]) // 2
+            median_high = (highs[middle - 1] + highs[middle]) // 2
+        limit, clear_limit = self.limit, self.clear_limit
+        judged: list[int] = []
+        for index in range(start, len(buffer)):
+            point = buffer[index]
+            if point[3]:
+                judged.append(HOLD)
+                continue
+            value = point[2]
+            farthest = max(abs(value - median_low), abs(value - median_high))
+            nearest = (
+                0
+                if median_low <= value <= median_high
+                else min(abs(value - median_low), abs(value - median_high))
+            )
+            if farthest <= clear_limit:
+                judged.append(CLEAR)
+            elif nearest > limit:
+                judged.append(1)
+            elif nearest > clear_limit and farthest <= limit:
+                judged.append(HOLD)
+            else:
+                return None
+        return judged
+
+    def _sweep(self, buffer: list[Point], start: int) -> list[int]:
         freshness, limit, clear_limit, min_peers = (
             self.freshness_ms,
             self.limit,
