@@ -86,7 +86,7 @@ class ContractKind(Choice):
         "approved": N_("Approved, awaiting disbursement"),
         "active": N_("Active"),
         "repaid": N_("Repaid"),
-        "overdue": N_("Overdue"),
+        "overdue": N_("Past due"),  # a loan's 逾期, not a work order's 超时 ("Overdue")
         "defaulted": N_("Defaulted"),
         "in_recovery": N_("In recovery"),
         "recovered": N_("Recovered"),

@@ -57,7 +57,9 @@ class LineStatus(Choice):
 
 
 @present(
-    {"open": N_("Open"), "cured": N_("Cured"), "expired": N_("Expired"), "waived": N_("Waived")},
+    # "Deadline missed", not "Expired": the facility's own "Expired" (its term ended) reads
+    # differently in Chinese (已到期 against 逾期未补足).
+    {"open": N_("Open"), "cured": N_("Cured"), "expired": N_("Deadline missed"), "waived": N_("Waived")},
     {"open": "red", "cured": "green", "expired": "purple", "waived": "grey"},
 )
 class MarginCallStatus(Choice):
@@ -76,7 +78,7 @@ class MarginCallStatus(Choice):
         "top_up": N_("Goods pledged and attached"),
         "revalued": N_("Re-evaluated"),
         "cured": N_("Cured"),
-        "expired": N_("Expired"),
+        "expired": N_("Deadline missed"),
         "waive_requested": N_("Waiver requested"),
         "waived": N_("Waived"),
     }
