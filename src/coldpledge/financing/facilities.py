@@ -35,8 +35,8 @@ from coldpledge.financing.models import (
 )
 from coldpledge.financing.schemas import ContractIn, FacilityApplyIn, FacilityTermsIn
 from coldpledge.parties.access import obtain, require
-from coldpledge.parties.models import Organisation
 from coldpledge.parties.policy import PartyType, Principal
+from coldpledge.parties.service import active_organisation
 from coldpledge.receipts.schemas import NoteIn, ReasonIn
 from coldpledge.uow import UnitOfWork
 
@@ -74,9 +74,9 @@ def apply(uow: UnitOfWork, principal: Principal, data: FacilityApplyIn) -> Facil
     """The borrower applies to a bank for a credit line."""
     with uow:
         require(principal, "facility:apply")
-        _org(uow, data.bank_org_id, PartyType.BANK, "bank_org_id")
+        active_organisation(uow.session, data.bank_org_id, PartyType.BANK, "bank_org_id")
         if data.guarantor_org_id is not None:
-            _org(uow, data.guarantor_org_id, PartyType.GUARANTOR, "guarantor_org_id")
+            active_organisation(uow.session, data.guarantor_org_id, PartyType.GUARANTOR, "guarantor_org_id")
         if data.expiry_date <= today(uow):
             raise InvalidInput(N_("The facility would have expired already."), field="expiry_date")
         assert principal.org_id is not None
@@ -286,15 +286,3 @@ def _no_drawdowns_open(uow: UnitOfWork, facility: Facility) -> None:
     ).first()
     if open_one is not None:
         raise Conflict(N_("Drawdown {code} is still open; it must be closed first."), code=open_one)
-
-
-def _org(uow: UnitOfWork, org_id: int, party_type: PartyType, field: str) -> Organisation:
-    org = uow.session.get(Organisation, org_id)
-    if org is None or org.party_type is not party_type or not org.is_active:
-        raise InvalidInput(
-            N_("Organisation {ident} is not a {party_type}."),
-            field=field,
-            ident=org_id,
-            party_type=party_type.label,
-        )
-    return org

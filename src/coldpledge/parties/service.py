@@ -12,7 +12,7 @@ from coldpledge.errors import N_, Conflict, InvalidInput, TooManyAttempts, Unaut
 from coldpledge.parties import security
 from coldpledge.parties.access import obtain, require, restrict
 from coldpledge.parties.models import LoginThrottle, Organisation, User, WebSession
-from coldpledge.parties.policy import PERMISSIONS, Principal, role_allowed_for
+from coldpledge.parties.policy import PERMISSIONS, PartyType, Principal, role_allowed_for
 from coldpledge.parties.schemas import OrganisationIn, UserIn
 from coldpledge.uow import UnitOfWork
 
@@ -201,3 +201,16 @@ def create_user(uow: UnitOfWork, settings: Settings, principal: Principal, data:
         uow.record(principal, "user.create", user, before=None, related=[org.subject_ref])
         uow.commit()
         return user
+
+
+def active_organisation(session: Session, org_id: int, party_type: PartyType, field: str) -> Organisation:
+    """The active organisation ``org_id`` of ``party_type``, named by request ``field``; else 422."""
+    org = session.get(Organisation, org_id)
+    if org is None or org.party_type is not party_type or not org.is_active:
+        raise InvalidInput(
+            N_("Organisation {ident} is not a {party_type}."),
+            field=field,
+            ident=org_id,
+            party_type=party_type.label,
+        )
+    return org

@@ -21,6 +21,7 @@ from coldpledge.inventory.models import Lot, LotStatus, OperationKind, QualitySt
 from coldpledge.parties.access import obtain, require
 from coldpledge.parties.models import Organisation
 from coldpledge.parties.policy import PartyType, Principal
+from coldpledge.parties.service import active_organisation
 from coldpledge.receipts.errors import IncompleteCheck, illegal
 from coldpledge.receipts.lifecycle import ReceiptAction, ReceiptStatus, is_allowed, next_status
 from coldpledge.receipts.models import (
@@ -155,18 +156,6 @@ def _pledgee(
     return pledge
 
 
-def _org(uow: UnitOfWork, org_id: int, party_type: PartyType, field: str) -> Organisation:
-    org = uow.session.get(Organisation, org_id)
-    if org is None or org.party_type is not party_type or not org.is_active:
-        raise InvalidInput(
-            N_("Organisation {ident} is not a {party_type}."),
-            field=field,
-            ident=org_id,
-            party_type=party_type.label,
-        )
-    return org
-
-
 def _no_open_release(uow: UnitOfWork, receipt: Receipt) -> None:
     open_release = uow.session.scalars(
         select(Release.id).where(Release.receipt_id == receipt.id, Release.status.in_(OPEN_RELEASE))
@@ -215,7 +204,7 @@ def create_draft(uow: UnitOfWork, principal: Principal, data: ReceiptCreateIn) -
                 expiry=lot.expiry_date.isoformat(),
             )
         if data.insurer_org_id is not None:
-            _org(uow, data.insurer_org_id, PartyType.INSURER, "insurer_org_id")
+            active_organisation(uow.session, data.insurer_org_id, PartyType.INSURER, "insurer_org_id")
         receipt = Receipt(
             code=receipt_code(warehouse.code),
             lot_id=lot.id,
@@ -314,7 +303,7 @@ def transfer(uow: UnitOfWork, principal: Principal, receipt_id: int, data: Trans
         _holder(principal, receipt)
         if not receipt.negotiable:
             raise Conflict(N_("This receipt is not negotiable and cannot be transferred."))
-        new_holder = _org(uow, data.to_org_id, PartyType.BORROWER, "to_org_id")
+        new_holder = active_organisation(uow.session, data.to_org_id, PartyType.BORROWER, "to_org_id")
         if new_holder.id == receipt.holder_org_id:
             raise InvalidInput(N_("The receipt already belongs to that organisation."), field="to_org_id")
         old_holder = uow.session.get_one(Organisation, receipt.holder_org_id)
@@ -376,7 +365,7 @@ def request_pledge(uow: UnitOfWork, principal: Principal, receipt_id: int, data:
         step = begin(uow, principal, receipt_id, A.REQUEST_PLEDGE)
         receipt = step.receipt
         _holder(principal, receipt)
-        bank = _org(uow, data.pledgee_org_id, PartyType.BANK, "pledgee_org_id")
+        bank = active_organisation(uow.session, data.pledgee_org_id, PartyType.BANK, "pledgee_org_id")
         room = uow.session.get_one(Room, receipt.lot.room_id)
         vw = (
             uow.session.get(VirtualWarehouse, room.virtual_warehouse_id)
