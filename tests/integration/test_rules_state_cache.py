@@ -226,3 +226,78 @@ def test_a_probe_moved_to_another_room_and_back_is_judged_from_its_stored_state(
             )
     assert runs[0] == runs[1]
     assert runs[0], "the probe raised alerts"
+
+
+def test_a_quiet_probes_states_are_stored_again_only_when_their_floor_falls_two_hours_behind(
+    db: Transaction, world: World
+) -> None:
+    senders = probes(db, world)
+    start = NOW - timedelta(hours=5)
+    worker = Ingestor(db.session, clock=lambda: NOW, rules=ReadingJudge())
+    subjects = [f"device:{sender.id}" for sender in senders]
+
+    def ten_minutes(first: int) -> None:
+        worker.ingest(
+            [
+                Incoming(
+                    sender.raw([reading(start + timedelta(minutes=at), -20.0)], sent_at=NOW),
+                    "mqtt",
+                    sender.topic,
+                )
+                for at in range(first, first + 10)
+                for sender in senders
+            ]
+        )
+
+    def floors() -> dict[tuple[str, str], Any]:
+        with db.reader() as session:
+            rows = session.execute(
+                select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
+                    RuleConditionState.subject.in_(subjects)
+                )
+            ).all()
+        return {(rule, subject): state["floor"] for rule, subject, state in rows}
+
+    ten_minutes(0)
+    first = floors()
+    assert len(first) == 3 * len(senders)
+    for at in range(10, 130, 10):
+        ten_minutes(at)
+    # The windows moved more than a hundred minutes, every condition blank all along: nothing was
+    # stored again.
+    assert floors() == first
+    for at in range(130, 180, 10):
+        ten_minutes(at)
+    later = floors()
+    assert all(later[key] - first[key] > 2 * 3_600_000 for key in first), "stored once the floor fell behind"
+
+
+def test_workers_restarting_from_a_quiet_probes_older_stored_state_end_with_the_alerts_of_one_that_remembers(
+    db: Transaction, world: World
+) -> None:
+    runs = []
+    for hours, judges in ((8, "one"), (4, "fresh")):
+        senders, start = probes(db, world), NOW - timedelta(hours=hours)
+        quiet = [
+            Incoming(
+                sender.raw([reading(start + timedelta(minutes=at), -20.0)], sent_at=NOW), "mqtt", sender.topic
+            )
+            for at in range(100)
+            for sender in senders
+        ]
+        batch = quiet + messages(senders, start + timedelta(minutes=100))
+        # Every ninth message comes 20 messages (about 7 minutes) late.
+        late = {index: index + 20 for index in range(0, len(batch), 9)}
+        order = sorted(range(len(batch)), key=lambda index: (late.get(index, index), index))
+        judge = ReadingJudge()
+        for first in range(0, len(order), 15):
+            if judges == "fresh":
+                judge = ReadingJudge()  # a restart before every chunk
+            worker = Ingestor(db.session, clock=lambda: NOW, rules=judge)
+            worker.ingest([batch[index] for index in order[first : first + 15]])
+        runs.append(outcome(db, senders, start + timedelta(minutes=100)))
+    assert runs[0] == runs[1]
+    assert {(row[1], row[2]) for row in runs[0]} >= {
+        ("temperature_band", "critical"),
+        ("sensor_disagreement", "critical"),
+    }

@@ -112,6 +112,18 @@ class Condition:
             data["flapping"],
         )
 
+    def blank(self) -> bool:
+        """Whether the condition holds nothing: inactive, met since never, no recent flip. Such a
+        condition and a missing one judge what follows alike."""
+        return (
+            self.status == INACTIVE
+            and self.fired == -1
+            and self.clear_since is None
+            and not self.flips
+            and not self.flapping
+            and all(start is None for start in self.since)
+        )
+
     def copy(self) -> Condition:
         return Condition(
             self.status, list(self.since), self.fired, self.clear_since, list(self.flips), self.flapping

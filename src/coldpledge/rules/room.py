@@ -24,6 +24,9 @@ from coldpledge.warehouses.policy import PolicyParameters
 from coldpledge.warehouses.windows import Window
 
 StateKey = tuple[str, str]  # (rule, scope): scope "device:7" or "room:12"
+# The rules a (device, metric) feeds, each with its state's key and whether that is per device;
+# and whether any is.
+_Plan = tuple[tuple[tuple[Any, StateKey, bool], ...], bool]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class RoomRules:
                 by_metric.setdefault(metric, []).append((rule, per_device))
         self._by_metric = {metric: (*rules, *self._everywhere) for metric, rules in by_metric.items()}
         self._device_refs: dict[int, str] = {}
+        self._plans: dict[tuple[int, int], _Plan] = {}
 
     def evaluate(
         self, states: Mapping[StateKey, RuleState], readings: Iterable[Sequence[Any]]
@@ -96,17 +100,12 @@ class RoomRules:
         keys start afresh; the given ones are updated in place). Returns the states this chunk
         changed, to be stored, and the transitions, in event-time order per key.
         """
-        devices = self.context.devices
-        by_metric = self._by_metric
-        everywhere = self._everywhere
         # Per (device, metric) first, with one dictionary step per reading; then per rule. Readings
         # of a chunk share few moments: each is turned into milliseconds once.
         series: dict[tuple[int, int], list[Point]] = {}
         moments: dict[datetime, int] = {}
         for row in readings:
             device, metric, moment = row[0], row[1], row[2]
-            if devices and device not in devices:
-                continue
             ms = moments.get(moment)
             if ms is None:
                 ms = moments[moment] = (moment - EPOCH) // _MS
@@ -117,28 +116,31 @@ class RoomRules:
         # A device's series is sorted once for all the rules it feeds, its spread taken once. A
         # group is "distinct" when no two of its points are of one device and moment: a device's
         # series whose moments differ, or a room rule's series of different devices, each so.
+        plans = self._plans
         groups: dict[StateKey, _Group] = {}
         room_devices: dict[StateKey, set[int]] = {}  # the devices a room rule's group holds
-        for (device, metric), points in series.items():
-            rules = by_metric.get(metric, everywhere)
+        for pair, points in series.items():
+            found_plan = plans.get(pair)
+            plan, with_spread = self._plan(*pair) if found_plan is None else found_plan
+            if not plan:
+                continue  # not one of the room's devices
+            device = pair[0]
             if len(points) > 1:
                 points.sort()
-            distinct = len(points) == 1 or len(set(map(_ts, points))) == len(points)
-            spread = _spread(points) if any(per_device for _, per_device in rules) else None
-            for rule, per_device in rules:
+                distinct = len(set(map(_ts, points))) == len(points)
+            else:
+                distinct = True
+            spread = _spread(points) if with_spread else None
+            for rule, key, per_device in plan:
+                group = groups.get(key)
                 if per_device:
-                    key = (rule.rule, self._device_ref(device))
-                    group = groups.get(key)
                     if group is None:
                         groups[key] = _Group(rule, points, spread, distinct, distinct)
                     else:  # a rule judging several metrics of the device: not one moment each
                         group.join(points)
                         group.spread = _join(group.spread, spread)
                         group.ordered = group.distinct = False
-                    continue
-                key = (rule.rule, self.room_subject)
-                group = groups.get(key)
-                if group is None:
+                elif group is None:
                     groups[key] = _Group(rule, points, None, False, distinct)
                     room_devices[key] = {device}
                 else:
@@ -167,6 +169,26 @@ class RoomRules:
         """The rules judging a reading of ``metric``, each with whether its state is per device."""
         return self._by_metric.get(metric, self._everywhere)
 
+    def _plan(self, device: int, metric: int) -> _Plan:
+        """The rules a reading of ``metric`` from ``device`` feeds, each with its state's key and
+        whether that is the device's, and whether any is (then the run's spread is wanted); no
+        rules for a device not the room's."""
+        devices = self.context.devices
+        if devices and device not in devices:
+            plan: _Plan = ((), False)
+        else:
+            rules = self.rules_for_metric(metric)
+            device_ref = self._device_ref(device)
+            plan = (
+                tuple(
+                    (rule, (rule.rule, device_ref if per_device else self.room_subject), per_device)
+                    for rule, per_device in rules
+                ),
+                any(per_device for _, per_device in rules),
+            )
+        self._plans[(device, metric)] = plan
+        return plan
+
     def _device_ref(self, device: int) -> str:
         ref = self._device_refs.get(device)
         if ref is None:
@@ -186,13 +208,18 @@ def evaluate_room(
 
 _MS = timedelta(milliseconds=1)
 _ts = itemgetter(0)
+_value = itemgetter(2)
+_fault = itemgetter(3)
 
 
 def _spread(points: list[Point]) -> Spread:
+    if not any(map(_fault, points)):
+        values = list(map(_value, points))
+        return (min(values), max(values), False)
     sound = [point[2] for point in points if not point[3]]
     if not sound:
         return (None, None, True)
-    return (min(sound), max(sound), len(sound) != len(points))
+    return (min(sound), max(sound), True)
 
 
 def _join(a: Spread | None, b: Spread | None) -> Spread | None:

@@ -76,6 +76,9 @@ class _RoomMemory:
     devices: frozenset[int]
     states: dict[StateKey, RuleState] = field(default_factory=dict)
     stored: dict[StateKey, bytes] = field(default_factory=dict)
+    # Of the stored states that were settled (``RuleState.settled``): their ``late_ignored`` and
+    # ``floor``, to tell when a state, settled still, need not be stored again.
+    settled: dict[StateKey, tuple[int, int | None]] = field(default_factory=dict)
 
 
 class ReadingJudge:
@@ -138,12 +141,20 @@ class ReadingJudge:
                 memory.states[key] = state
                 if not state.dirty:
                     continue
+                settled = state.settled()
+                floor = state.buffer[0][0] if state.buffer else None
+                if settled and _settled_still(memory.settled.get(key), state.late_ignored, floor):
+                    continue  # stays dirty: looked at again next time
                 document = state.durable()
                 document["room"] = room_id
                 encoded = _encode(document)
                 state.dirty = False
                 if memory.stored.get(key) != encoded:
                     memory.stored[key] = documents[key] = encoded
+                    if settled and key[1] != rules[room_id].room_subject:
+                        memory.settled[key] = (state.late_ignored, floor)
+                    else:
+                        memory.settled.pop(key, None)
             touched.extend(apply_transitions(uow, transitions, scope=AlertScope(room_id=room_id)))
         _store(session, documents, now)
         # Should anything above fail, the memories are not put back: the next chunk starts from
@@ -230,6 +241,8 @@ class ReadingJudge:
                 memory.stored[key] = _encode({**state.durable(), "room": data.get("room")})
                 # Stored whole (before 0009) or by another room: stored again in this chunk.
                 state.dirty = "buffer" in data or data.get("room") != room_id
+                if not state.dirty and key[1] != rules[room_id].room_subject and state.settled():
+                    memory.settled[key] = (state.late_ignored, data["floor"])
                 self.rebuilt += 1
             # The states these rows name were judged last in another room (a device moved here):
             # that room's memories elsewhere may hold them, so its clock moves too.
@@ -270,6 +283,22 @@ class ReadingJudge:
 
 
 judge_readings = ReadingJudge()
+
+
+# How far a settled state's stored floor may lag behind its buffer's before it is stored again:
+# a state rebuilt from storage reads the readings from the floor on.
+SETTLED_LAG_MS = 2 * 3_600_000
+
+
+def _settled_still(stored: tuple[int, int | None] | None, late_ignored: int, floor: int | None) -> bool:
+    """Whether a settled state need not be stored: what is stored for it is settled too (of a
+    device's rules only: a room's judge from all their buffer holds, and are two states a room),
+    with the same count of late readings left out and a floor not too far behind."""
+    if stored is None or stored[0] != late_ignored:
+        return False
+    if stored[1] is None or floor is None:
+        return stored[1] is None and floor is None
+    return floor - stored[1] <= SETTLED_LAG_MS
 
 
 def _rooms_of(session: Session, devices: set[int]) -> dict[int, int]:

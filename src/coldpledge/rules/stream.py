@@ -157,6 +157,26 @@ class RuleState:
             "floor": self.buffer[0][0] if self.buffer else None,
         }
 
+    def settled(self) -> bool:
+        """Whether nothing is pending, firing or remembered: every condition blank (current, at
+        the base and at the checkpoint), nothing told within the buffer, nothing left out. Two
+        settled states of one rule and scope fed the same points differ only in where their
+        windows start, and restored from either (with the stored readings from its floor on) the
+        state judges what follows alike: the older one only holds more quiet points, which its
+        next step past a window lets go. So a settled state need not be stored again for every
+        window it moves (``rules.service``). The judgements look back no further than their
+        rule's window, but for the start-up suppression, which looks back as far as the buffer
+        reaches: from the older state it may still see a device's return from a silence that the
+        newer one has let go."""
+        if self.emitted or self.left_out:
+            return False
+        if not all(c.blank() for c in self.conditions.values()):
+            return False
+        if not all(c.blank() for c in self.base.values()):
+            return False
+        checkpoint = self.checkpoint
+        return checkpoint is None or all(c.blank() for c in checkpoint[1].values())
+
     @classmethod
     def restore(cls, data: dict[str, Any], points: Iterable[Point]) -> RuleState:
         """The state ``durable`` gave ``data``, its buffer rebuilt from ``points``: the stored
@@ -459,9 +479,11 @@ class RuleState:
         if self.buffer[-1][0] - key[0] < evaluator.window_ms:
             return
         self.base_key, self.base, self.checkpoint = key, conditions, None
-        keep_from = bisect_left(self.buffer, (key[0] - evaluator.window_ms, -1), key=_key)
+        # The first point at or after the moment (device ids are not negative).
+        keep_from = bisect_left(self.buffer, key[0] - evaluator.window_ms, key=_ts)
         del self.buffer[:keep_from]
-        self.emitted = [item for item in self.emitted if item[3] >= key[0]]
+        if self.emitted:
+            self.emitted = [item for item in self.emitted if item[3] >= key[0]]
         if self.left_out:
             floor = self.buffer[0][0]
             self.left_out = [point for point in self.left_out if point[0] >= floor]
