@@ -36,7 +36,7 @@ from coldpledge.errors import Conflict
 from coldpledge.iot.ingest import Incoming, Outcome
 from coldpledge.iot.models import DeadLetter, Reading, RollupHour, RollupMinute, TelemetryMessage
 from coldpledge.iot.payload import encode
-from coldpledge.iot.worker import IngestWorker, _Delivery
+from coldpledge.iot.worker import AckTurns, IngestWorker, _Delivery
 from coldpledge.parties import service as parties
 from coldpledge.parties.policy import SYSTEM, PartyType, Principal, Role
 from coldpledge.parties.schemas import OrganisationIn
@@ -453,9 +453,9 @@ class RecordingWorker(IngestWorker):
         self.arrived.append(bytes(message.payload))
         super()._on_message(client, userdata, message)
 
-    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+    def _store(self, chunk: list[_Delivery], stop: threading.Event, ticket: int) -> bool:
         time.sleep(self.delays.uniform(0, 0.05))
-        stored = super()._store(chunk, stop)
+        stored = super()._store(chunk, stop, ticket)
         self.committed.append(chunk[0].payload)
         return stored
 
@@ -485,16 +485,54 @@ def test_acknowledgements_go_out_in_the_order_the_messages_arrived_whichever_chu
     assert count(database, Reading, senders) == 600
 
 
+class RecordingTurns(AckTurns):
+    """Writes down the order in which chunks come to their last step and the order they take it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.came: list[int] = []
+        self.took: list[tuple[int, bool]] = []
+
+    def wait_turn(self, ticket: int, stop: threading.Event, timeout: float | None = None) -> bool:
+        self.came.append(ticket)
+        turn = super().wait_turn(ticket, stop, timeout)
+        self.took.append((ticket, turn))
+        return turn
+
+
+def test_chunks_take_their_last_step_in_the_order_they_were_taken_whichever_is_ready_first(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    # The rules judge the readings in that step: a later chunk's first would make every reading
+    # of the earlier one late (and every rule state replay). The random wait before each chunk
+    # gets later chunks there first.
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite a transaction holds the only write lock from its first write on")
+    senders = devices(database, world, 10)
+    messages = stream(senders, 60, datetime.now(UTC) - timedelta(hours=5))
+    small_chunks = settings.model_copy(update={"ingest_chunk_messages": 20})
+    with worker_thread(database, small_chunks, broker.url, RecordingWorker, writers=3) as worker:
+        turns = worker.last_steps = RecordingTurns()
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(messages)
+        publisher.close()
+        wait_for(lambda: count(database, Reading, senders) >= 600, 60, "every reading")
+    assert turns.came != sorted(turns.came), (
+        "every chunk came to its last step in turn: the test proved nothing"
+    )
+    assert turns.took == [(ticket, True) for ticket in sorted(turns.came)]
+
+
 class FailingOnceWorker(IngestWorker):
     """Its first chunk fails with an error nothing below the writer catches: a bug in the worker."""
 
     failed = False
 
-    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+    def _store(self, chunk: list[_Delivery], stop: threading.Event, ticket: int) -> bool:
         if not self.failed:
             self.failed = True
             raise RuntimeError("a bug in the worker")
-        return super()._store(chunk, stop)
+        return super()._store(chunk, stop, ticket)
 
 
 def test_a_writer_that_fails_carries_on_and_the_failed_chunk_comes_back_after_a_restart(
@@ -535,13 +573,13 @@ class LosesARaceOnceWorker(IngestWorker):
         self.chunks: list[list[bytes]] = []
         ingest = self.ingestor.ingest
 
-        def racing(chunk: Sequence[Incoming]) -> list[Outcome]:
+        def racing(chunk: Sequence[Incoming], **options: Any) -> list[Outcome]:
             self.chunks.append([incoming.raw for incoming in chunk])
             if not self.lost and len(chunk) > 1:
                 self.lost = True
                 cause = OperationalError("UPDATE ...", {}, _Deadlock("deadlock detected"))
                 raise Conflict("Someone else changed this record at the same time.") from cause
-            return ingest(chunk)
+            return ingest(chunk, **options)
 
         self.ingestor.ingest = racing  # type: ignore[method-assign]
 

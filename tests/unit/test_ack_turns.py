@@ -104,3 +104,25 @@ def test_a_writer_whose_turn_has_come_acknowledges_even_while_stopping() -> None
     stop.set()
     ticket = turns.draw()
     assert turns.wait_turn(ticket, stop)
+
+
+def test_a_ticket_waiting_with_a_timeout_goes_on_without_its_turn_once_the_time_is_up() -> None:
+    turns = AckTurns()
+    turns.draw()  # the first chunk, held up
+    second = turns.draw()
+    began = time.monotonic()
+    assert not turns.wait_turn(second, threading.Event(), timeout=0.2)
+    assert 0.2 <= time.monotonic() - began < 2
+
+
+def test_a_ticket_whose_turn_is_past_waits_for_nothing_and_done_twice_holds_nothing_back() -> None:
+    turns = AckTurns()
+    tickets = [turns.draw() for _ in range(3)]
+    turns.done(tickets[0])
+    turns.done(tickets[0])  # a chunk's last step, then its writer's ``finally``
+    assert turns.wait_turn(tickets[0], threading.Event(), timeout=0)
+    assert turns.wait_turn(tickets[1], threading.Event(), timeout=0)
+    turns.done(tickets[1])
+    turns.done(tickets[2])
+    turns.done(tickets[1])
+    assert turns.wait_turn(tickets[2] + 1, threading.Event(), timeout=0)

@@ -220,11 +220,16 @@ class Ingestor:
         # so that telemetry does not depend on the rules and alerts built on top of it.
         self.rules = rules
 
-    def ingest(self, chunk: Sequence[Incoming]) -> list[Outcome]:
-        """Store a chunk in one transaction; the outcomes are in the chunk's order."""
+    def ingest(
+        self, chunk: Sequence[Incoming], *, before_last_step: Callable[[], None] | None = None
+    ) -> list[Outcome]:
+        """Store a chunk in one transaction; the outcomes are in the chunk's order.
+        ``before_last_step`` is called, on PostgreSQL, before the devices' locks are taken for the
+        last step (rollups, latest values, last seen, then the rules): the worker orders its
+        writers' last steps there."""
         uow = UnitOfWork(self.write_session, clock=self.clock)
         with uow:
-            outcomes = self._ingest(uow, chunk)
+            outcomes = self._ingest(uow, chunk, before_last_step)
             uow.commit()
         self.metrics.add(outcomes)
         return outcomes
@@ -238,7 +243,9 @@ class Ingestor:
             uow.commit()
         self.metrics.add([Outcome("dead_letter", reason=reason, detail=detail)])
 
-    def _ingest(self, uow: UnitOfWork, chunk: Sequence[Incoming]) -> list[Outcome]:
+    def _ingest(
+        self, uow: UnitOfWork, chunk: Sequence[Incoming], before_last_step: Callable[[], None] | None = None
+    ) -> list[Outcome]:
         session = uow.session
         now = uow.now()
         outcomes: list[Outcome] = [Outcome("dead_letter") for _ in chunk]
@@ -372,6 +379,8 @@ class Ingestor:
             # Last, and only this under the devices' locks: what follows from the new readings
             # (rollups, latest values, last seen). Everything before it overlaps the chunk that
             # holds them now.
+            if before_last_step is not None:
+                before_last_step()
             self._lock_devices(session, stored)
             if counts:
                 ingest_sql.fold_new_readings(session, now)

@@ -72,10 +72,15 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
+# How long a chunk waits for the one taken before it to begin its last step (``IngestWorker._store``).
+LAST_STEP_PATIENCE_S = 2.0
+
+
 class AckTurns:
     """Tickets for chunks, drawn in the order they are taken from the inbox, and the turns in which
     their messages are acknowledged: a ticket's turn comes when every earlier ticket is done, that
-    is acknowledged or given up."""
+    is acknowledged or given up. (The same turns, with tickets drawn from another, order the
+    chunks' last steps: ``IngestWorker.last_steps``.)"""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
@@ -89,19 +94,28 @@ class AckTurns:
             self._drawn += 1
             return ticket
 
-    def wait_turn(self, ticket: int, stop: threading.Event) -> bool:
-        """True when it is ``ticket``'s turn; False when ``stop`` is set first, since the earlier
-        chunks may never be acknowledged then and the broker redelivers what is not."""
+    def wait_turn(self, ticket: int, stop: threading.Event, timeout: float | None = None) -> bool:
+        """True when it is ``ticket``'s turn (or past it); False when ``stop`` is set first, since
+        the earlier chunks may never be acknowledged then and the broker redelivers what is not,
+        or when ``timeout`` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            while self._turn != ticket:
+            while self._turn < ticket:
                 if stop.is_set():
                     return False
+                wait = 0.1
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        return False
                 # An Event cannot wake a Condition: look at stop a few times a second.
-                self._condition.wait(timeout=0.1)
+                self._condition.wait(timeout=wait)
             return True
 
     def done(self, ticket: int) -> None:
         with self._condition:
+            if ticket < self._turn:
+                return  # done before
             self._done_early.add(ticket)
             while self._turn in self._done_early:
                 self._done_early.remove(self._turn)
@@ -157,6 +171,9 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._taking = threading.Lock()  # one writer at a time takes a chunk and its ticket
         self.turns = AckTurns()
+        # The chunks' last steps (the devices' locks, then rollups and the rules), in the order the
+        # chunks were taken: see ``_store``.
+        self.last_steps = AckTurns()
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -268,11 +285,12 @@ class IngestWorker:
             # A chunk retrying while the database is down holds back the acknowledgements of all
             # later ones, and with them the broker's flow once the receive maximum is reached: the
             # backpressure we want, since nothing after it may be acknowledged first.
-            if self._store(chunk, stop) and self.turns.wait_turn(ticket, stop):
+            if self._store(chunk, stop, ticket) and self.turns.wait_turn(ticket, stop):
                 self._acknowledge(chunk)
         finally:
             # Even unacknowledged (stopping, or a failure): later chunks must not wait for this one.
             # What is not acknowledged the broker sends again when the session resumes.
+            self.last_steps.done(ticket)
             self.turns.done(ticket)
 
     def _take_chunk(self, stop: threading.Event) -> list[_Delivery]:
@@ -297,13 +315,28 @@ class IngestWorker:
             size += len(delivery.payload)
         return chunk
 
-    def _store(self, chunk: list[_Delivery], stop: threading.Event) -> bool:
+    def _store(self, chunk: list[_Delivery], stop: threading.Event, ticket: int) -> bool:
         """Store the chunk; False when stopping first (then nothing may be acknowledged: the
-        broker redelivers after restart)."""
+        broker redelivers after restart).
+
+        Two writers' chunks hold readings of the same devices, the later chunk's newer. Should the
+        later one reach the rules first, every reading of the earlier would come late, and every
+        rule state replay its window (``rules.stream``): so a chunk takes its last step only
+        after the chunk taken before it has begun its own, or given up. For speed only, and so
+        not for ever: a chunk whose earlier one is held up (say behind a row the later one has
+        just inserted) goes on after ``LAST_STEP_PATIENCE_S``, and its readings are judged
+        late, correctly."""
+
+        def last_step() -> None:
+            self.last_steps.wait_turn(ticket, stop, timeout=LAST_STEP_PATIENCE_S)
+            self.last_steps.done(ticket)
+
         delay = 0.5
         while not stop.is_set():
             try:
-                self.ingestor.ingest([Incoming(d.payload, "mqtt", d.topic) for d in chunk])
+                self.ingestor.ingest(
+                    [Incoming(d.payload, "mqtt", d.topic) for d in chunk], before_last_step=last_step
+                )
                 return True
             except (OperationalError, DBAPIError) as error:
                 if _is_data_error(error):
