@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from coldpledge.rules.conditions import CLEAR, HOLD, Condition, Hygiene, Level, Transition
+from coldpledge.rules.stream import _blank
 
 LEVELS = (Level("major", 10 * 60_000), Level("critical", 20 * 60_000))
 HYGIENE = Hygiene(clear_ms=5 * 60_000, flap_window_ms=60 * 60_000, flap_max=4)
@@ -52,3 +56,21 @@ def test_a_condition_survives_a_json_round_trip() -> None:
     out: list[Transition] = []
     condition.step("r", "room:1", 0, 1, LEVELS, HYGIENE, lambda: ({}, ""), out)
     assert Condition.from_json(condition.to_json()) == condition
+
+
+def test_whether_a_settled_state_is_blank_is_told_alike_written_out_and_by_each_condition() -> None:
+    # ``RuleState.settled`` asks ``_blank`` of thousands of states a chunk; it trusts that a
+    # condition's ``since`` starts with a moment whenever any level is met.
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(st.integers(1, 30), st.sampled_from([CLEAR, HOLD, 1, 2])), max_size=60))
+    def check(steps: list[tuple[int, int]]) -> None:
+        condition, minute, out = Condition(), 0, []
+        for gap, met in steps:
+            minute += gap
+            condition.step("r", "room:1", minute * 60_000, met, LEVELS, HYGIENE, lambda: ({}, ""), out)
+            assert any(start is not None for start in condition.since) == (
+                bool(condition.since) and condition.since[0] is not None
+            )
+            assert _blank({"room:1": condition}) == condition.blank()
+
+    check()

@@ -165,6 +165,16 @@ class RoomRules:
             changed[key] = state
         return changed, transitions
 
+    def keys_for(self, readings: Iterable[Sequence[Any]]) -> set[StateKey]:
+        """The (rule, subject) keys ``evaluate`` judges these readings under."""
+        plans = self._plans
+        keys: set[StateKey] = set()
+        for pair in {(row[0], row[1]) for row in readings}:
+            found = plans.get(pair)
+            plan = self._plan(*pair)[0] if found is None else found[0]
+            keys.update(key for _, key, _ in plan)
+        return keys
+
     def rules_for_metric(self, metric: int) -> tuple[tuple[Evaluator, bool], ...]:
         """The rules judging a reading of ``metric``, each with whether its state is per device."""
         return self._by_metric.get(metric, self._everywhere)

@@ -130,7 +130,7 @@ class ReadingJudge:
         for room_id in rooms:
             rules[room_id] = self._room_rules(room_id, settings[room_id], registered.get(room_id, {}))
             memories[room_id] = self._take(database, room_id, clocks.get(room_id), settings[room_id].devices)
-            needed[room_id] = _keys_of(rules[room_id], by_room[room_id], settings[room_id].devices)
+            needed[room_id] = rules[room_id].keys_for(by_room[room_id])
         self._recall(session, rows, rules, memories, needed, settings, now)
         touched: list[Alert] = []
         documents: dict[StateKey, bytes] = {}
@@ -375,17 +375,6 @@ def room_settings(session: Session, rooms: list[int]) -> dict[int, _RoomSetting]
             devices=devices[room_id],
         )
     return settings
-
-
-def _keys_of(rules: RoomRules, rows: Sequence[Sequence[Any]], devices: dict[int, str]) -> set[StateKey]:
-    """The (rule, subject) keys the room's rules judge these rows under (``RoomRules.evaluate``)."""
-    keys: set[StateKey] = set()
-    for device, metric in {(row[0], row[1]) for row in rows}:
-        if devices and device not in devices:
-            continue
-        for rule, per_device in rules.rules_for_metric(metric):
-            keys.add((rule.rule, f"device:{device}" if per_device else rules.room_subject))
-    return keys
 
 
 def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime) -> dict[int, int]:
