@@ -64,7 +64,8 @@ def test_whether_a_settled_state_is_blank_is_told_alike_written_out_and_by_each_
     @settings(max_examples=300, deadline=None)
     @given(st.lists(st.tuples(st.integers(1, 30), st.sampled_from([CLEAR, HOLD, 1, 2])), max_size=60))
     def check(steps: list[tuple[int, int]]) -> None:
-        condition, minute, out = Condition(), 0, []
+        condition, minute = Condition(), 0
+        out: list[Transition] = []
         for gap, met in steps:
             minute += gap
             condition.step("r", "room:1", minute * 60_000, met, LEVELS, HYGIENE, lambda: ({}, ""), out)
