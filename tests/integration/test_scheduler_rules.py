@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import select
 
 from coldpledge.alerts.models import Alert, RuleConditionState
 from coldpledge.calendar import business_date
 from coldpledge.db import Database
+from coldpledge.errors import InvalidInput
 from coldpledge.inventory import service as inventory
-from coldpledge.inventory.models import Lot, LotStatus
-from coldpledge.inventory.schemas import StocktakeIn
+from coldpledge.inventory.models import InspectionResult, Lot, LotStatus
+from coldpledge.inventory.schemas import DisinfectIn, InspectIn, StocktakeIn
 from coldpledge.iot.coldchain import mean_kinetic_temperature
 from coldpledge.iot.ingest import Incoming, Ingestor
 from coldpledge.iot.models import DeviceKind
@@ -232,6 +234,54 @@ def test_shelf_life_storage_period_and_insurance_near_their_end_raise_expiry_ale
     assert gone.condition == "resolved"
     (ended,) = alerts_on(db, f"receipt:{pledged}", "expiry")
     assert (ended.condition, ended.status) == ("resolved", "resolved")
+
+
+def test_a_lots_latest_certificate_near_its_end_raises_an_expiry_alert_and_a_newer_one_resolves_it(
+    db: Transaction, world: World
+) -> None:
+    today, keeper = business_date(NOW), world.who("keeper")
+    lot = world.lots["pledged"]
+    with pytest.raises(InvalidInput) as refused:
+        inventory.disinfect(
+            at(db, NOW),
+            keeper,
+            lot,
+            DisinfectIn(certificate_no="XD-0", valid_until=today - timedelta(days=1)),
+        )
+    assert refused.value.field == "valid_until"
+    inventory.disinfect(
+        at(db, NOW), keeper, lot, DisinfectIn(certificate_no="XD-1", valid_until=today + timedelta(days=2))
+    )
+    # An inspection that records no validity says nothing of the certificate's.
+    inventory.inspect(
+        at(db, NOW + MINUTE), keeper, lot, InspectIn(result=InspectionResult.PASSED, agency="SGS")
+    )
+
+    scheduler.judge_goods_expiry(at(db, NOW + 2 * MINUTE))
+    (alert,) = alerts_on(db, f"lot:{lot_code(db, lot)}", "expiry")
+    assert (alert.severity, alert.trigger["what"], alert.trigger["expires_on"]) == (
+        "minor",
+        "certificate",
+        (today + timedelta(days=2)).isoformat(),
+    )
+    assert alert.room_id == world.rooms["YS-F18"]
+
+    # A new inspection report valid for two months stands in for the old certificate.
+    inventory.inspect(
+        at(db, NOW + 3 * MINUTE),
+        keeper,
+        lot,
+        InspectIn(
+            result=InspectionResult.PASSED,
+            agency="CCIC",
+            report_no="CCIC-9",
+            valid_until=today + timedelta(days=60),
+        ),
+    )
+    scheduler.judge_goods_expiry(at(db, NOW + 4 * MINUTE))
+    scheduler.judge_goods_expiry(at(db, NOW + 10 * MINUTE))  # clear for the policy's five minutes
+    (resolved,) = alerts_on(db, f"lot:{lot_code(db, lot)}", "expiry")
+    assert resolved.condition == "resolved"
 
 
 def _dynamic(db: Transaction, world: World, floor_g: int | None, floor_fen: int | None = None) -> None:

@@ -225,6 +225,8 @@ class Operation(Base):
     core_temperature_mc: Mapped[int | None] = mapped_column(Integer)
     # Disinfection.
     certificate_no: Mapped[str | None] = mapped_column(String(64))
+    # Inspection or disinfection: until when its report or certificate holds (the expiry rule).
+    certificate_valid_until: Mapped[date | None] = mapped_column(Date)
     disinfectant: Mapped[str | None] = mapped_column(String(100))
     # Stocktake: what the books said and what was counted.
     expected_g: Mapped[int | None] = mapped_column(BigInteger)

@@ -140,12 +140,18 @@ class InspectIn(Strict):
     result: InspectionResult
     agency: str = Field(min_length=1, max_length=100, description="Who inspected, e.g. CCIC or SGS")
     report_no: str | None = Field(default=None, max_length=64)
+    valid_until: date | None = Field(
+        default=None, description="The last day the inspection report holds; the expiry rule warns before it"
+    )
     core_temperature_c: Decimal | None = Field(default=None, ge=-60, le=60, decimal_places=3)
     note: str | None = Field(default=None, max_length=1000)
 
 
 class DisinfectIn(Strict):
     certificate_no: str = Field(min_length=1, max_length=64)
+    valid_until: date | None = Field(
+        default=None, description="The last day the certificate holds; the expiry rule warns before it"
+    )
     disinfectant: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=1000)
 
@@ -247,6 +253,7 @@ class OperationOut(BaseModel):
     report_no: str | None
     core_temperature_mc: int | None
     certificate_no: str | None
+    certificate_valid_until: date | None
     disinfectant: str | None
     expected_g: int | None
     counted_g: int | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, or_, select
@@ -326,6 +326,7 @@ def weigh(uow: UnitOfWork, principal: Principal, lot_id: int, data: WeighIn) -> 
 def inspect(uow: UnitOfWork, principal: Principal, lot_id: int, data: InspectIn) -> Operation:
     with uow:
         lot = _lot_for_change(uow, principal, lot_id, "inspect")
+        _check_validity(uow, data.valid_until)
         before = snapshot(lot)
         if data.result is InspectionResult.PASSED:
             lot.quality_status = QualityStatus.PASSED
@@ -344,6 +345,7 @@ def inspect(uow: UnitOfWork, principal: Principal, lot_id: int, data: InspectIn)
             inspection_result=data.result,
             inspection_agency=data.agency,
             report_no=data.report_no,
+            certificate_valid_until=data.valid_until,
             core_temperature_mc=celsius_to_mc(data.core_temperature_c)
             if data.core_temperature_c is not None
             else None,
@@ -361,9 +363,19 @@ def inspect(uow: UnitOfWork, principal: Principal, lot_id: int, data: InspectIn)
         return operation
 
 
+def _check_validity(uow: UnitOfWork, valid_until: date | None) -> None:
+    """A report or certificate recorded today cannot have lapsed before today (Shanghai's day)."""
+    if valid_until is not None and valid_until < business_date(uow.now()):
+        raise InvalidInput(
+            N_("A report or certificate cannot be recorded as valid only until a day already past."),
+            field="valid_until",
+        )
+
+
 def disinfect(uow: UnitOfWork, principal: Principal, lot_id: int, data: DisinfectIn) -> Operation:
     with uow:
         lot = _lot_for_change(uow, principal, lot_id, "disinfect")
+        _check_validity(uow, data.valid_until)
         before = snapshot(lot)
         lot.disinfection_cert_no = data.certificate_no
         operation = _operation(
@@ -372,6 +384,7 @@ def disinfect(uow: UnitOfWork, principal: Principal, lot_id: int, data: Disinfec
             lot,
             OperationKind.DISINFECT,
             certificate_no=data.certificate_no,
+            certificate_valid_until=data.valid_until,
             disinfectant=data.disinfectant,
             note=data.note,
         )

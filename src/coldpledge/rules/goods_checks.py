@@ -38,8 +38,10 @@ from coldpledge.warehouses.policy import PolicyParameters
 
 def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
     """Expiry of the goods and their papers: a lot's shelf life (its expiry date, else its
-    production date plus the commodity's shelf life), and a live receipt's storage period and
-    insurance, whichever ends first. (A device's calibration is judged with the devices.)"""
+    production date plus the commodity's shelf life) and the validity of its latest inspection
+    report or disinfection certificate that has one, whichever ends first; a live receipt's
+    storage period and insurance, whichever ends first. (A device's calibration is judged with
+    the devices.)"""
     with uow:
         session = uow.session
         now = uow.now()
@@ -57,6 +59,7 @@ def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
                 .order_by(Lot.id)
             )
         )
+        certificates = _certificates_of_live_lots(session)
         receipts = list(
             session.execute(
                 select(Receipt.code, Lot.room_id, Receipt.storage_period_end, Receipt.insurance_until)
@@ -65,10 +68,12 @@ def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
                 .order_by(Receipt.id)
             )
         )
-        rooms = sorted({row[1] for row in lots} | {row[1] for row in receipts})
+        rooms = sorted(
+            {row[1] for row in lots} | {row[1] for row in receipts} | {row[1] for row in certificates}
+        )
         lock_rooms(session, rooms)
         settings = room_settings(session, rooms)
-        items: list[tuple[str, int, str, date]] = []
+        ending: dict[str, tuple[int, list[tuple[str, date]]]] = {}
         for code, room, expiry, produced, shelf_days in lots:
             if expiry is not None:
                 ends = expiry
@@ -76,7 +81,13 @@ def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
                 ends = produced + timedelta(days=shelf_days)
             else:
                 continue
-            items.append((f"lot:{code}", room, "shelf_life", ends))
+            ending.setdefault(code, (room, []))[1].append(("shelf_life", ends))
+        for code, room, valid_until in certificates:
+            ending.setdefault(code, (room, []))[1].append(("certificate", valid_until))
+        items: list[tuple[str, int, str, date]] = []
+        for code, (room, dates) in ending.items():
+            what, ends = min(dates, key=lambda item: item[1])
+            items.append((f"lot:{code}", room, what, ends))
         for code, room, storage_end, insured_until in receipts:
             dates = [("storage_period", storage_end)]
             if insured_until is not None:
@@ -99,6 +110,36 @@ def judge_goods_expiry(uow: UnitOfWork) -> dict[str, int]:
         report = judged.finish()
         uow.commit()
     return {"lots": len(lots), "receipts": len(receipts), **report}
+
+
+def _certificates_of_live_lots(session: Session) -> list[tuple[str, int, date]]:
+    """Per live lot, its latest inspection or disinfection that recorded a validity (a newer
+    report or certificate stands in for an older one): the lot's code, room and that date."""
+    ranked = (
+        select(
+            Operation.lot_id,
+            Operation.certificate_valid_until,
+            func.row_number()
+            .over(
+                partition_by=Operation.lot_id, order_by=(Operation.performed_at.desc(), Operation.id.desc())
+            )
+            .label("rank"),
+        )
+        .where(
+            Operation.kind.in_((OperationKind.INSPECT, OperationKind.DISINFECT)),
+            Operation.certificate_valid_until.is_not(None),
+        )
+        .subquery()
+    )
+    return [
+        (code, room, valid_until)
+        for code, room, valid_until in session.execute(
+            select(Lot.code, Lot.room_id, ranked.c.certificate_valid_until)
+            .join(ranked, ranked.c.lot_id == Lot.id)
+            .where(ranked.c.rank == 1, Lot.status.in_(LIVE_LOTS))
+            .order_by(Lot.id)
+        )
+    ]
 
 
 def judge_stock_floor(uow: UnitOfWork) -> dict[str, int]:

@@ -230,6 +230,7 @@ class Scene:
             self.lots[key],
             DisinfectIn(
                 certificate_no=f"XD-{site.city_code}-{self.clock.today:%y%m%d}-{digits(self.rng, 3)}",
+                valid_until=self.clock.today + timedelta(days=90),
                 disinfectant="过氧乙酸 0.2%（外包装喷雾）",
                 note="进口冷链食品外包装预防性消毒，作用 30 分钟后入库",
             ),
