@@ -26,18 +26,20 @@ critical durations, and finally the oldest policy, so the answer never depends o
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from coldpledge.inventory.models import Lot, LotStatus
 from coldpledge.parties.access import obtain
 from coldpledge.parties.policy import Principal
 from coldpledge.receipts.models import LIVE_PLEDGE, Pledge, Receipt
-from coldpledge.warehouses.models import PolicyScope, Room, SupervisionPolicy, TemperatureClass
+from coldpledge.warehouses.models import PolicyScope, Room, SupervisionPolicy, TemperatureClass, policy_ref
 from coldpledge.warehouses.policy import PolicyParameters, TemperatureRule, default_parameters
 from coldpledge.warehouses.supervision import PLEDGE_FIELDS, PolicyPart, template_ref
 
@@ -64,6 +66,7 @@ class EffectivePolicy:
     temperature_class: TemperatureClass
     parameters: PolicyParameters
     sources: dict[PolicyPart, PolicySource]
+    virtual_warehouse_id: int | None = None
 
     @property
     def ref(self) -> str:
@@ -150,6 +153,7 @@ def effective_policies(session: Session, room_ids: Iterable[int]) -> dict[int, E
             temperature_class=room.temperature_class,
             parameters=_assemble(chosen),
             sources={part: version.source for part, version in chosen.items()},
+            virtual_warehouse_id=room.virtual_warehouse_id,
         )
     return found
 
@@ -175,7 +179,9 @@ def strictness(rule: TemperatureRule) -> tuple[int, ...]:
 def _latest_versions(
     session: Session, wanted: dict[PolicyScope, set[int]]
 ) -> dict[tuple[PolicyScope, int], _Version]:
-    """The latest version of each wanted scope's policy, in one query."""
+    """The latest version of each wanted scope's policy, in one query. A row read before (the
+    same id, scope, class, version and parameters' text) is not validated again: the ingest asks
+    for every chunk, and validating the parameters was most of the cost."""
     columns = {
         PolicyScope.ROOM: SupervisionPolicy.room_id,
         PolicyScope.COMMODITY: SupervisionPolicy.commodity_id,
@@ -189,6 +195,10 @@ def _latest_versions(
     ranked = (
         select(
             SupervisionPolicy.id,
+            *columns.values(),
+            SupervisionPolicy.temperature_class,
+            SupervisionPolicy.version,
+            cast(SupervisionPolicy.parameters, Text).label("parameters"),
             func.row_number()
             .over(partition_by=tuple(columns.values()), order_by=SupervisionPolicy.version.desc())
             .label("rank"),
@@ -196,30 +206,48 @@ def _latest_versions(
         .where(or_(*conditions))
         .subquery()
     )
-    latest = session.scalars(
-        select(SupervisionPolicy).join(ranked, ranked.c.id == SupervisionPolicy.id).where(ranked.c.rank == 1)
-    )
     versions = {}
-    for policy in latest:
-        source = PolicySource(
-            scope=policy.scope.value,
-            ref=policy.subject_ref,
-            temperature_class=policy.temperature_class,
-            scope_id=policy.scope_id,
-            policy_id=policy.id,
-            version=policy.version,
-        )
-        versions[(policy.scope, policy.scope_id)] = _Version(
-            source, PolicyParameters.model_validate(policy.parameters)
-        )
+    for row in session.execute(select(*(c for c in ranked.c if c.name != "rank")).where(ranked.c.rank == 1)):
+        key = tuple(row)
+        found = _VERSIONS.get(key)
+        if found is None:
+            policy_id, *scope_ids, temperature_class, version, parameters = key
+            scope, scope_id = next(
+                (scope, ident) for scope, ident in zip(columns, scope_ids, strict=True) if ident is not None
+            )
+            source = PolicySource(
+                scope=scope.value,
+                ref=policy_ref(scope, scope_id, version),
+                temperature_class=TemperatureClass(temperature_class),
+                scope_id=scope_id,
+                policy_id=policy_id,
+                version=version,
+            )
+            if len(_VERSIONS) > 10_000:
+                _VERSIONS.clear()
+            parsed = PolicyParameters.model_validate(json.loads(parameters))
+            found = _VERSIONS[key] = (scope, scope_id, _Version(source, parsed))
+        versions[(found[0], found[1])] = found[2]
     return versions
 
 
+# Policy rows read so far, by all their columns (the parameters as text): no stale answer is
+# possible, even from another database or a rolled-back row whose id came again. Shared by the
+# threads of a process: a dictionary's get and set are atomic.
+_VERSIONS: dict[tuple[Any, ...], tuple[PolicyScope, int, _Version]] = {}
+
+
 def _template(temperature_class: TemperatureClass) -> _Version:
-    source = PolicySource(
-        scope=TEMPLATE, ref=template_ref(temperature_class), temperature_class=temperature_class
-    )
-    return _Version(source, default_parameters(temperature_class))
+    found = _TEMPLATES.get(temperature_class)
+    if found is None:
+        source = PolicySource(
+            scope=TEMPLATE, ref=template_ref(temperature_class), temperature_class=temperature_class
+        )
+        found = _TEMPLATES[temperature_class] = _Version(source, default_parameters(temperature_class))
+    return found
+
+
+_TEMPLATES: dict[TemperatureClass, _Version] = {}
 
 
 def _strictest(candidates: list[_Version]) -> _Version | None:

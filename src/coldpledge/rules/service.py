@@ -37,11 +37,11 @@ from coldpledge.inventory.models import Seal
 from coldpledge.iot.models import Device, Reading
 from coldpledge.iot.payload import METRICS_BY_CODE
 from coldpledge.rules.conditions import from_ms, to_ms
-from coldpledge.rules.policies import parameters_for_rooms
+from coldpledge.rules.policies import effective_policies
 from coldpledge.rules.room import RoomContext, RoomRules, StateKey
 from coldpledge.rules.stream import Point, RuleState
 from coldpledge.uow import UnitOfWork
-from coldpledge.warehouses.models import ReleaseWindow, Room
+from coldpledge.warehouses.models import ReleaseWindow, TemperatureClass
 from coldpledge.warehouses.policy import PolicyParameters
 from coldpledge.warehouses.windows import Window
 
@@ -53,7 +53,7 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True)
 class _RoomSetting:
-    room: Room
+    temperature_class: TemperatureClass
     parameters: PolicyParameters
     sealed: bool
     windows: tuple[Window, ...]
@@ -109,7 +109,7 @@ class ReadingJudge:
         if not rows:
             return []
         session = uow.session
-        room_of = _rooms_of(session, {row[0] for row in rows})
+        room_of, devices = _rooms_and_devices(session, {row[0] for row in rows})
         by_room: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for row in rows:
             room_id = room_of.get(row[0])
@@ -117,7 +117,7 @@ class ReadingJudge:
                 by_room[room_id].append(row)
         rooms = sorted(by_room)
         lock_rooms(session, rooms)
-        settings = room_settings(session, rooms)
+        settings = room_settings(session, rooms, devices)
         rooms = [room for room in rooms if room in settings]
         registered = _registered(session, [r for r in rooms if settings[r].parameters.startup_ignore_minutes])
         now = uow.now()
@@ -258,7 +258,7 @@ class ReadingJudge:
         """Built again only when the room's policy, seal, windows or devices changed."""
         fingerprint = (
             setting.parameters,
-            setting.room.temperature_class,
+            setting.temperature_class,
             setting.sealed,
             setting.windows,
             setting.devices,
@@ -269,7 +269,7 @@ class ReadingJudge:
             return found[1]
         context = RoomContext(
             room_id=room_id,
-            temperature_class=setting.room.temperature_class,
+            temperature_class=setting.temperature_class,
             sealed=setting.sealed,
             release_windows=setting.windows,
             devices=setting.devices,
@@ -301,17 +301,36 @@ def _settled_still(stored: tuple[int, int | None] | None, late_ignored: int, flo
     return floor - stored[1] <= SETTLED_LAG_MS
 
 
-def _rooms_of(session: Session, devices: set[int]) -> dict[int, int]:
-    """The room of each of these devices. On PostgreSQL one array parameter: an IN list of a
-    chunk's two thousand devices is that many parameters to render and send."""
+def _rooms_and_devices(
+    session: Session, chunk_devices: set[int]
+) -> tuple[dict[int, int], dict[int, dict[int, str]]]:
+    """The room of each of these devices, and every device of those rooms with its kind (for
+    ``room_settings``), in one query. On PostgreSQL one array parameter: an IN list of a chunk's
+    two thousand devices is that many parameters to render and send."""
     if session.get_bind().dialect.name == "postgresql":
         found = session.execute(
-            text("SELECT id, room_id FROM devices WHERE id = ANY(CAST(:ids AS integer[]))"),
-            {"ids": sorted(devices)},
-        )
+            text(
+                "SELECT id, room_id, CAST(kind AS text) FROM devices WHERE room_id IN "
+                "(SELECT room_id FROM devices WHERE id = ANY(CAST(:ids AS integer[])))"
+            ),
+            {"ids": sorted(chunk_devices)},
+        ).all()
     else:
-        found = session.execute(select(Device.id, Device.room_id).where(Device.id.in_(devices)))
-    return {device: room for device, room in found if room is not None}
+        rooms = select(Device.room_id).where(Device.id.in_(chunk_devices)).scalar_subquery()
+        found = session.execute(
+            select(Device.id, Device.room_id, type_coerce(Device.kind, String)).where(
+                Device.room_id.in_(rooms)
+            )
+        ).all()
+    room_of: dict[int, int] = {}
+    devices: dict[int, dict[int, str]] = defaultdict(dict)
+    for device_id, room_id, kind in found:
+        if room_id is None:
+            continue
+        devices[room_id][device_id] = kind
+        if device_id in chunk_devices:
+            room_of[device_id] = room_id
+    return room_of, devices
 
 
 def _registered(session: Session, rooms: list[int]) -> dict[int, dict[int, int]]:
@@ -338,43 +357,55 @@ def lock_rooms(session: Session, rooms: list[int]) -> None:
         )
 
 
-def room_settings(session: Session, rooms: list[int]) -> dict[int, _RoomSetting]:
+def room_settings(
+    session: Session, rooms: list[int], devices: dict[int, dict[int, str]] | None = None
+) -> dict[int, _RoomSetting]:
     """What each room is judged by: its effective policy (``rules.policies``: room, commodity,
-    virtual warehouse, warehouse, else its class's template), seals, release windows, devices."""
-    found = {room.id: room for room in session.scalars(select(Room).where(Room.id.in_(rooms)))}
-    policies = parameters_for_rooms(session, list(found))
-    vws = {room.virtual_warehouse_id for room in found.values() if room.virtual_warehouse_id is not None}
+    virtual warehouse, warehouse, else its class's template), seals, release windows, devices
+    (``devices``, when the caller has read them: room -> device -> kind)."""
+    policies = effective_policies(session, rooms)
+    vws = {p.virtual_warehouse_id for p in policies.values() if p.virtual_warehouse_id is not None}
     windows: dict[int, list[Window]] = defaultdict(list)
     if vws:
-        for window in session.scalars(
-            select(ReleaseWindow).where(
-                ReleaseWindow.virtual_warehouse_id.in_(vws), ReleaseWindow.removed_at.is_(None)
+        for vw, weekdays, start, end, timezone in session.execute(
+            select(
+                ReleaseWindow.virtual_warehouse_id,
+                ReleaseWindow.weekdays,
+                ReleaseWindow.start_minute,
+                ReleaseWindow.end_minute,
+                ReleaseWindow.timezone,
             )
+            .where(ReleaseWindow.virtual_warehouse_id.in_(vws), ReleaseWindow.removed_at.is_(None))
+            .order_by(ReleaseWindow.id)
         ):
-            windows[window.virtual_warehouse_id].append(
-                Window(window.weekdays, window.start_minute, window.end_minute, window.timezone)
-            )
+            windows[vw].append(Window(weekdays, start, end, timezone))
     sealed = set(
         session.scalars(select(Seal.room_id).where(Seal.room_id.in_(rooms), Seal.removed_at.is_(None)))
     )
+    if devices is None:
+        devices = _devices_of_rooms(session, rooms)
+    settings = {}
+    for room_id, policy in policies.items():
+        placed_in = policy.virtual_warehouse_id
+        settings[room_id] = _RoomSetting(
+            temperature_class=policy.temperature_class,
+            parameters=policy.parameters,
+            sealed=room_id in sealed,
+            windows=tuple(windows.get(placed_in, ())) if placed_in is not None else (),
+            devices=devices.get(room_id, {}),
+        )
+    return settings
+
+
+def _devices_of_rooms(session: Session, rooms: list[int]) -> dict[int, dict[int, str]]:
+    """Room -> device -> kind (a DeviceKind value). The kind as text: a room holds hundreds of
+    devices, read for every chunk, and the enum's conversion row by row was most of the time."""
     devices: dict[int, dict[int, str]] = defaultdict(dict)
-    # The kind as text: a room holds hundreds of devices, read for every chunk, and the enum's
-    # conversion row by row was most of this function's time.
     for device_id, room_id, kind in session.execute(
         select(Device.id, Device.room_id, type_coerce(Device.kind, String)).where(Device.room_id.in_(rooms))
     ):
         devices[room_id][device_id] = kind
-    settings = {}
-    for room_id, room in found.items():
-        vw = room.virtual_warehouse_id
-        settings[room_id] = _RoomSetting(
-            room=room,
-            parameters=policies[room_id][0],
-            sealed=room_id in sealed,
-            windows=tuple(windows.get(vw, ())) if vw is not None else (),
-            devices=devices[room_id],
-        )
-    return settings
+    return devices
 
 
 def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime) -> dict[int, int]:
