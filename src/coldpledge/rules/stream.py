@@ -241,14 +241,31 @@ class RuleState:
         start = len(buffer)
         if spread is not None and points:
             run = points if ordered else sorted(points)
-            if self._follows(run) and (ordered or distinct or len(set(map(_ts, run))) == len(run)):
+            # ``_follows``, written out: the buffer's last point is at or after the base, so
+            # coming after it is enough; an empty buffer has only the base to come after.
+            first = run[0]
+            if buffer:
+                last = buffer[-1]
+                follows = first[0] > last[0] or (first[0] == last[0] and first[1] > last[1])
+            else:
+                follows = self.base_key is None or (first[0], first[1]) >= self.base_key
+            if follows and (ordered or distinct or len(set(map(_ts, run))) == len(run)):
                 # The common case, in as few steps as it takes: a device's new points, all newer
                 # than any seen, none met and the device's condition inactive.
                 buffer.extend(run)
                 subjects = evaluator.quiet(buffer, start, spread)  # type: ignore[attr-defined]
-                if subjects is None or not self._settle(evaluator, start, subjects[0]):
+                if subjects is None:
                     self._judge(evaluator, start, out, replayed=False, skip_quiet=True)
-                self._advance(evaluator)
+                else:
+                    condition = self.conditions.get(subjects[0])
+                    # What ``_settle`` would do when nothing is left for it to do: nothing.
+                    if (
+                        condition is None or self.checkpoint is None or condition.status != INACTIVE
+                    ) and not self._settle(evaluator, start, subjects[0]):
+                        self._judge(evaluator, start, out, replayed=False, skip_quiet=True)
+                checkpoint = self.checkpoint
+                if checkpoint is not None and buffer[-1][0] - checkpoint[0][0] >= evaluator.window_ms:
+                    self._advance(evaluator)
                 return
         ordered_points = sorted(points) if len(points) > 1 else points
         replay = False
