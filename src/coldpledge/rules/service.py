@@ -144,7 +144,10 @@ class ReadingJudge:
                 settled = state.settled()
                 floor = state.buffer[0][0] if state.buffer else None
                 if settled and _settled_still(memory.settled.get(key), state.late_ignored, floor):
-                    continue  # stays dirty: looked at again next time
+                    # Not stored, yet clean: what makes it differ again (a condition moving, a
+                    # reading left out, the window moving on) marks it dirty again.
+                    state.dirty = False
+                    continue
                 document = state.durable()
                 document["room"] = room_id
                 encoded = _encode(document)
@@ -200,7 +203,7 @@ class ReadingJudge:
         and their points rebuilt from ``readings`` (the chunk's own readings left out: they are
         judged next), each device's from the earliest floor of a state it feeds."""
         missing = {
-            room_id: [key for key in sorted(needed[room_id]) if key not in memories[room_id].states]
+            room_id: sorted(key for key in needed[room_id] if key not in memories[room_id].states)
             for room_id in needed
         }
         wanted = [key for keys in missing.values() for key in keys]
@@ -304,32 +307,30 @@ def _settled_still(stored: tuple[int, int | None] | None, late_ignored: int, flo
 def _rooms_and_devices(
     session: Session, chunk_devices: set[int]
 ) -> tuple[dict[int, int], dict[int, dict[int, str]]]:
-    """The room of each of these devices, and every device of those rooms with its kind (for
-    ``room_settings``), in one query. On PostgreSQL one array parameter: an IN list of a chunk's
-    two thousand devices is that many parameters to render and send."""
+    """The room of each device in the rooms of these devices, and each such room's devices with
+    their kinds (for ``room_settings``), in one query. On PostgreSQL one array parameter in (an
+    IN list of a chunk's two thousand devices is that many parameters to render and send) and
+    one row a room out, its devices and kinds as arrays."""
+    room_of: dict[int, int] = {}
+    devices: dict[int, dict[int, str]] = {}
     if session.get_bind().dialect.name == "postgresql":
-        found = session.execute(
+        for room_id, ids, kinds in session.execute(
             text(
-                "SELECT id, room_id, CAST(kind AS text) FROM devices WHERE room_id IN "
-                "(SELECT room_id FROM devices WHERE id = ANY(CAST(:ids AS integer[])))"
+                "SELECT room_id, array_agg(id ORDER BY id), array_agg(CAST(kind AS text) ORDER BY id) "
+                "FROM devices WHERE room_id IN "
+                "(SELECT room_id FROM devices WHERE id = ANY(CAST(:ids AS integer[]))) GROUP BY room_id"
             ),
             {"ids": sorted(chunk_devices)},
-        ).all()
-    else:
-        rooms = select(Device.room_id).where(Device.id.in_(chunk_devices)).scalar_subquery()
-        found = session.execute(
-            select(Device.id, Device.room_id, type_coerce(Device.kind, String)).where(
-                Device.room_id.in_(rooms)
-            )
-        ).all()
-    room_of: dict[int, int] = {}
-    devices: dict[int, dict[int, str]] = defaultdict(dict)
-    for device_id, room_id, kind in found:
-        if room_id is None:
-            continue
-        devices[room_id][device_id] = kind
-        if device_id in chunk_devices:
-            room_of[device_id] = room_id
+        ):
+            devices[room_id] = dict(zip(ids, kinds, strict=True))
+            room_of.update(dict.fromkeys(ids, room_id))
+        return room_of, devices
+    rooms = select(Device.room_id).where(Device.id.in_(chunk_devices)).scalar_subquery()
+    for device_id, room_id, kind in session.execute(
+        select(Device.id, Device.room_id, type_coerce(Device.kind, String)).where(Device.room_id.in_(rooms))
+    ):
+        devices.setdefault(room_id, {})[device_id] = kind
+        room_of[device_id] = room_id
     return room_of, devices
 
 
