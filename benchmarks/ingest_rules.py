@@ -29,6 +29,7 @@ from benchmarks.common import migrated_database
 from benchmarks.ingest import SENSORS_PER_GATEWAY, register, site
 from coldpledge.db import Database
 from coldpledge.iot import payload
+from coldpledge.iot.cli import INGEST_GC_THRESHOLDS
 from coldpledge.iot.ingest import Incoming, Ingestor
 from coldpledge.iot.models import DeviceKind
 from coldpledge.rules.service import judge_readings
@@ -93,6 +94,7 @@ def main() -> None:
         ing_off = Ingestor(database.write_session, rules=None)
         ing_on = Ingestor(database.write_session, rules=judge_readings)
         gc.freeze()
+        gc.set_threshold(*INGEST_GC_THRESHOLDS)  # as ``coldpledge ingest`` runs
         per: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
         profiler = cProfile.Profile() if args.profile else None
         n = args.chunk

@@ -140,6 +140,16 @@ def test_a_worker_that_rebuilds_the_states_for_every_chunk_ends_with_the_alerts_
     }
 
 
+def stored_states(db: Transaction, subjects: list[str]) -> dict[tuple[str, str], Any]:
+    with db.reader() as session:
+        rows = session.execute(
+            select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
+                RuleConditionState.subject.in_(subjects)
+            )
+        ).all()
+    return {(rule, subject): state for rule, subject, state in rows}
+
+
 def test_the_stored_states_hold_conditions_not_readings_and_a_quiet_chunk_stores_none(
     db: Transaction, world: World
 ) -> None:
@@ -159,15 +169,10 @@ def test_the_stored_states_hold_conditions_not_readings_and_a_quiet_chunk_stores
     def stored() -> tuple[dict[tuple[str, str], Any], int | None]:
         subjects = [f"device:{sender.id}" for sender in senders] + [f"room:{world.rooms['DJ-F18']}"]
         with db.reader() as session:
-            rows = session.execute(
-                select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
-                    RuleConditionState.subject.in_(subjects)
-                )
-            ).all()
             clock = session.scalar(
                 select(RuleRoomClock.version).where(RuleRoomClock.room_id == world.rooms["DJ-F18"])
             )
-        return {(rule, subject): state for rule, subject, state in rows}, clock
+        return stored_states(db, subjects), clock
 
     minute(0)
     first, first_clock = stored()
@@ -250,13 +255,7 @@ def test_a_quiet_probes_states_are_stored_again_only_when_their_floor_falls_two_
         )
 
     def floors() -> dict[tuple[str, str], Any]:
-        with db.reader() as session:
-            rows = session.execute(
-                select(RuleConditionState.rule, RuleConditionState.subject, RuleConditionState.state).where(
-                    RuleConditionState.subject.in_(subjects)
-                )
-            ).all()
-        return {(rule, subject): state["floor"] for rule, subject, state in rows}
+        return {key: state["floor"] for key, state in stored_states(db, subjects).items()}
 
     ten_minutes(0)
     first = floors()
