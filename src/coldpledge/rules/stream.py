@@ -29,6 +29,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -64,7 +65,7 @@ class Evaluator(Protocol):
     hygiene: Hygiene
     window_ms: int  # lookback the judgement needs and lateness tolerated, whichever is longer
 
-    def subject(self, point: Point) -> str: ...
+    def subject(self, point: Point) -> str: ...  # of the point's device alone (``_step_judged``)
 
     def judge(self, buffer: list[Point], index: int) -> int: ...
 
@@ -368,9 +369,11 @@ class RuleState:
         # would only reset its already empty ``since``), so only the other points step.
         judge_all: Callable[[list[Point], int], list[int]] | None = getattr(evaluator, "judge_all", None)
         judged = judge_all(buffer, start) if judge_all is not None else None
+        if judged is not None:
+            self._step_judged(evaluator, start, checkpoint_at, judged, fresh)
         judge = evaluator.judge
         subject_of = evaluator.subject
-        for index in range(start, len(buffer)):
+        for index in range(start, len(buffer) if judged is None else start):
             point = buffer[index]
             if self.checkpoint is None and point[0] >= checkpoint_at:
                 self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in conditions.items()})
@@ -392,6 +395,79 @@ class RuleState:
         else:
             self.emitted.extend((t.subject, t.state, t.severity, to_ms(t.at)) for t in fresh)
             out.extend(fresh)
+
+    def _step_judged(
+        self, evaluator: Evaluator, start: int, checkpoint_at: int, judged: list[int], fresh: list[Transition]
+    ) -> None:
+        """The point-by-point loop of ``_judge`` for points judged all at once, stepping only the
+        points that can move a condition: a room's rule walks thousands a chunk, nearly all of a
+        probe that is neither met nor anything but inactive. A subject is a function of the
+        point's device (a device's, or the room's), and a condition leaves ``INACTIVE`` only on a
+        point judged met: so a point neither met nor of a device met here or not inactive before
+        would be passed over. The conditions the loop would make, and the checkpoint it would
+        take, are made as it would, in the same order."""
+        buffer, conditions = self.buffer, self.conditions
+        rule, levels, hygiene = evaluator.rule, evaluator.levels, evaluator.hygiene
+        subject_of = evaluator.subject
+        devices = list(map(_device, buffer[start:]))
+        # Any point of a device names its subject: one made up stands in for them.
+        subjects = {device: subject_of((0, device, 0, 0, 0)) for device in dict.fromkeys(devices)}
+        moving = {device for device, subject in subjects.items() if _live(conditions.get(subject))}
+        moving.update(compress(devices, map(_POSITIVE, judged)))
+        steps = list(compress(range(len(devices)), map(moving.__contains__, devices)))
+        # The subjects without a condition yet, by their first point: the loop makes theirs there.
+        unmade = {device for device, subject in subjects.items() if subject not in conditions}
+        to_make: list[tuple[int, str]] = []
+        if unmade:
+            for offset, device in enumerate(devices):
+                if device in unmade:
+                    unmade.discard(device)
+                    to_make.append((offset, subjects[device]))
+        to_make.reverse()  # popped from the end, first point first
+        checkpoint_offset = None
+        if self.checkpoint is None:
+            at = bisect_left(buffer, checkpoint_at, lo=start, key=_ts) - start
+            if at < len(devices):
+                checkpoint_offset = at
+        for offset in steps:
+            if checkpoint_offset is not None and offset >= checkpoint_offset:
+                self._make_conditions(to_make, checkpoint_offset)
+                self._take_checkpoint(buffer[start + checkpoint_offset])
+                checkpoint_offset = None
+            if to_make:
+                self._make_conditions(to_make, offset + 1)
+            met = judged[offset]
+            subject = subjects[devices[offset]]
+            condition = conditions[subject]
+            if met <= 0 and condition.status == INACTIVE:
+                continue
+            self.dirty = True
+            index = start + offset
+            condition.step(
+                rule,
+                subject,
+                buffer[index][0],
+                met,
+                levels,
+                hygiene,
+                _describer(evaluator, buffer, index),
+                fresh,
+            )
+        if checkpoint_offset is not None:
+            self._make_conditions(to_make, checkpoint_offset)
+            self._take_checkpoint(buffer[start + checkpoint_offset])
+        self._make_conditions(to_make, len(devices))
+
+    def _make_conditions(self, to_make: list[tuple[int, str]], upto: int) -> None:
+        """Make the conditions of ``to_make`` (first offset, subject; latest first) whose first
+        point comes before ``upto``, as the point-by-point loop would on reaching it."""
+        while to_make and to_make[-1][0] < upto:
+            self.conditions[to_make.pop()[1]] = Condition()
+            self.dirty = True
+
+    def _take_checkpoint(self, point: Point) -> None:
+        self.checkpoint = ((point[0], point[1]), {s: c.copy() for s, c in self.conditions.items()})
+        self.dirty = True
 
     def _quiet(self, evaluator: Evaluator, start: int, checkpoint_at: int) -> bool:
         """The common case in one step: new points, in order, none of them met
@@ -543,6 +619,12 @@ def _condition_of(data: dict[str, Any] | list[Any]) -> Condition:
 
 _key: Callable[[Point], tuple[int, int]] = itemgetter(0, 1)
 _ts: Callable[[Point], int] = itemgetter(0)
+_device: Callable[[Point], int] = itemgetter(1)
+_POSITIVE: Callable[[int], bool] = (0).__lt__
+
+
+def _live(condition: Condition | None) -> bool:
+    return condition is not None and condition.status != INACTIVE
 
 
 def _describer(
