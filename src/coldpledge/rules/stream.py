@@ -168,7 +168,8 @@ class RuleState:
         window it moves (``rules.service``). The judgements look back no further than their
         rule's window, but for the start-up suppression, which looks back as far as the buffer
         reaches: from the older state it may still see a device's return from a silence that the
-        newer one has let go."""
+        newer one has let go. And the older state's base is older: a reading more than a window
+        late, which the newer would leave out, it replays. Both err on the lenient side."""
         if self.emitted or self.left_out:
             return False
         checkpoint = self.checkpoint
