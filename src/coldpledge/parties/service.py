@@ -205,8 +205,17 @@ def create_user(uow: UnitOfWork, settings: Settings, principal: Principal, data:
 
 def active_organisation(session: Session, org_id: int, party_type: PartyType, field: str) -> Organisation:
     """The active organisation ``org_id`` of ``party_type``, named by request ``field``; else 422."""
+    return organisation_of_type(session, org_id, party_type, field, active=True)
+
+
+def organisation_of_type(
+    session: Session, org_id: int, party_type: PartyType, field: str, *, active: bool
+) -> Organisation:
+    """The organisation ``org_id`` of ``party_type`` (and active, when ``active``), named by
+    request ``field``; else 422. Warehouses and virtual warehouses take a keeper or supervisor
+    whether or not it is active; receipts and facilities only an active one."""
     org = session.get(Organisation, org_id)
-    if org is None or org.party_type is not party_type or not org.is_active:
+    if org is None or org.party_type is not party_type or (active and not org.is_active):
         raise InvalidInput(
             N_("Organisation {ident} is not a {party_type}."),
             field=field,

@@ -11,8 +11,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from coldpledge.audit.snapshot import snapshot
 from coldpledge.errors import N_, Conflict, InvalidInput, NotFound
 from coldpledge.parties.access import obtain, require, restrict
-from coldpledge.parties.models import Organisation, User
+from coldpledge.parties.models import User
 from coldpledge.parties.policy import PartyType, Principal, Role
+from coldpledge.parties.service import organisation_of_type
 from coldpledge.units import celsius_to_mc, degrees_to_e6
 from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import supervision
@@ -140,7 +141,7 @@ def _keeper_for_new_warehouse(session: Session, principal: Principal, requested:
     if principal.is_operator:
         if requested is None:
             raise InvalidInput(N_("Name the keeper organisation of the warehouse."), field="keeper_org_id")
-        _org_of_type(session, requested, PartyType.KEEPER, "keeper_org_id")
+        organisation_of_type(session, requested, PartyType.KEEPER, "keeper_org_id", active=False)
         return requested
     if requested is not None and requested != principal.org_id:
         raise InvalidInput(N_("A keeper can only create warehouses of its own."), field="keeper_org_id")
@@ -193,7 +194,9 @@ def create_virtual_warehouse(
     with uow:
         require(principal, "virtual_warehouse:create")
         warehouse = obtain(uow.session, principal, Warehouse, data.warehouse_id, field="warehouse_id")
-        _org_of_type(uow.session, data.supervisor_org_id, PartyType.SUPERVISOR, "supervisor_org_id")
+        organisation_of_type(
+            uow.session, data.supervisor_org_id, PartyType.SUPERVISOR, "supervisor_org_id", active=False
+        )
         _unique(uow.session, VirtualWarehouse.code, data.code, "code")
         rooms = list(uow.session.scalars(select(Room).where(Room.id.in_(data.room_ids)).with_for_update()))
         if len(rooms) != len(set(data.room_ids)) or any(room.warehouse_id != warehouse.id for room in rooms):
@@ -329,18 +332,6 @@ def unassign_staff(uow: UnitOfWork, principal: Principal, vw_id: int, user_id: i
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _org_of_type(session: Session, org_id: int, party_type: PartyType, field: str) -> Organisation:
-    org = session.get(Organisation, org_id)
-    if org is None or org.party_type is not party_type:
-        raise InvalidInput(
-            N_("Organisation {ident} is not a {party_type}."),
-            field=field,
-            ident=org_id,
-            party_type=party_type.label,
-        )
-    return org
 
 
 def _unique(session: Session, column: InstrumentedAttribute[Any], value: str, field: str) -> None:
