@@ -174,6 +174,7 @@ class IngestWorker:
         # The chunks' last steps (the devices' locks, then rollups and the rules), in the order the
         # chunks were taken: see ``_store``.
         self.last_steps = AckTurns()
+        self.last_step_patience_s = LAST_STEP_PATIENCE_S
         self.generation = 0
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -328,7 +329,7 @@ class IngestWorker:
         late, correctly."""
 
         def last_step() -> None:
-            self.last_steps.wait_turn(ticket, stop, timeout=LAST_STEP_PATIENCE_S)
+            self.last_steps.wait_turn(ticket, stop, timeout=self.last_step_patience_s)
             self.last_steps.done(ticket)
 
         delay = 0.5
