@@ -109,6 +109,7 @@ def test_each_revision_can_be_undone_on_its_own(fresh: Engine) -> None:
         downgrade(fresh, "-1")
 
     assert history == [
+        "0015",
         "0014",
         "0013",
         "0012",

@@ -204,3 +204,65 @@ def test_a_steady_room_judged_from_its_probes_ranges_agrees_with_point_by_point_
     )
     start = data.draw(st.integers(0, len(buffer) - 1))
     assert rule.judge_all(buffer, start) == [rule.judge(buffer, i) for i in range(start, len(buffer))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(3, 12),
+    st.integers(10, 60),
+    st.lists(st.integers(0, 18), min_size=0, max_size=3),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_room_judged_chunk_after_chunk_from_what_it_kept_judges_as_from_its_whole_buffer(
+    probes: int, minutes: int, odd_levels: list[int], seed: int
+) -> None:
+    """``quiet`` and ``judge_all`` with the state's memo, the buffer growing chunk by chunk and cut
+    at its front as a state's is, the memo now and then lost: ``judge_all`` judges every point as
+    ``judge`` does, and ``quiet`` says quiet only where the gathering over the whole lookback
+    does, and names the same subjects. Probes fall silent for a while, join late and report
+    faults, so that the gaps and joins the ranges must notice happen."""
+    rule = SensorDisagreement(default_parameters(TemperatureClass.FROZEN))
+    rng = Random(seed)
+    odd = {device: -24_000_000 + level * 500_000 for device, level in enumerate(odd_levels, start=1)}
+    silent = {
+        # Around the freshness (15 min), so that some gaps fit inside a lookback and a chunk.
+        device: (lambda at: (at, at + rng.randint(12, 19)))(rng.randint(0, minutes))
+        for device in range(1, probes + 1)
+        if rng.random() < 0.3
+    }
+    joins = {device: rng.randint(0, minutes // 2) for device in range(1, probes + 1) if rng.random() < 0.2}
+    points = [
+        (
+            minute * 60_000,
+            device,
+            odd.get(device, -20_000_000) + rng.choice([-1, 0, 0, 0, 1]) * 500_000,
+            int(rng.random() < 0.03),
+            1,
+        )
+        for minute in range(minutes)
+        for device in range(1, probes + 1)
+        if rng.random() < 0.9
+        and minute >= joins.get(device, 0)
+        and not (device in silent and silent[device][0] <= minute < silent[device][1])
+    ]
+    buffer: list[Any] = []
+    memo: dict[str, Any] = {}
+    at = 0
+    while at < len(points):
+        chunk = points[at : at + rng.randint(1, probes * rng.choice((1, 3, 20)))]
+        at += len(chunk)
+        start = len(buffer)
+        buffer.extend(chunk)
+        if rng.random() < 0.1:
+            memo = {}  # a replay, or a state read again
+        expected = [rule.judge(buffer, i) for i in range(start, len(buffer))]
+        if rng.random() < 0.7:
+            kept_quiet = rule.quiet(buffer, start, memo)
+            if kept_quiet is not None:
+                assert kept_quiet == rule.quiet(buffer, start)
+                assert all(judged <= 0 for judged in expected)
+        assert rule.judge_all(buffer, start, memo) == expected
+        # As ``RuleState._advance`` cuts a state's buffer: what is more than two windows old.
+        horizon = buffer[-1][0] - 2 * rule.window_ms
+        while buffer and buffer[0][0] < horizon and rng.random() < 0.8:
+            buffer.pop(0)

@@ -119,6 +119,32 @@ class RuleRoomClock(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RuleSettingsChange(Base):
+    """One row per statement (a row, on SQLite) that changed what a room's reading rules are judged
+    by: its policy, goods pledged in it, seals, release windows or devices. Written by triggers
+    (migration 0015), whatever code makes the change, so that a worker's cache of room settings
+    (``rules.service.ReadingJudge``) knows when to read them again: the count of these rows plus
+    ``RuleSettingsPruned.pruned`` grows with every committed change, whatever order they commit in;
+    the sum of the random tokens tells a change rolled back from another made instead."""
+
+    __tablename__ = "rule_settings_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)  # random, below 2**40
+
+
+class RuleSettingsPruned(Base):
+    """How many ``rule_settings_changes`` rows the scheduler has deleted, and the sum of their tokens
+    (modulo 2**62): one row, counted up in the same transaction as the deletion, so the figures the
+    workers read never go back."""
+
+    __tablename__ = "rule_settings_pruned"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    pruned: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class WorkOrder(Base):
     """工单: a task with a named assignee, a deadline from its severity and an escalation chain."""
 

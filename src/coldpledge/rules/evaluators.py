@@ -47,6 +47,7 @@ _ts: Callable[[Point], int] = itemgetter(0)
 _device: Callable[[Point], int] = itemgetter(1)
 _value: Callable[[Point], int] = itemgetter(2)
 _fault: Callable[[Point], int] = itemgetter(3)
+_key: Callable[[Point], tuple[int, int]] = itemgetter(0, 1)
 
 
 def _celsius(value_u: int) -> str:
@@ -444,10 +445,24 @@ class SensorDisagreement:
             return 1
         return CLEAR if difference <= self.clear_limit else HOLD
 
-    def quiet(self, buffer: list[Point], start: int) -> list[str] | None:
+    # A state's buffer grows at its end and is cut at its front, chunk after chunk; what the rule
+    # gathers over its lookback it keeps in the state's memo (``RuleState.memo``, emptied
+    # whenever a point goes in before the end) and brings up to date with the new points alone,
+    # instead of going over the lookback again for every chunk. What it keeps reaches back at
+    # most one freshness further than the lookback: bounds over more points are looser, never
+    # wrong.
+    uses_memo = True
+
+    def quiet(self, buffer: list[Point], start: int, memo: dict[str, Any] | None = None) -> list[str] | None:
         """No new point is met when every sound value a new point is compared with, its own
         included, lies within the clearing margin of every other: a peers' median is among them."""
-        first = bisect_left(buffer, buffer[start][0] - self.freshness_ms, hi=start, key=_ts)
+        first_ts = buffer[start][0] - self.freshness_ms
+        if memo is not None:
+            low, high = self._value_bounds(buffer, first_ts, memo)
+            if low is not None and high is not None and high - low > self.clear_limit:
+                return None
+            return [self._subject_of(device) for device in dict.fromkeys(map(_device, buffer[start:]))]
+        first = bisect_left(buffer, first_ts, hi=start, key=_ts)
         seen = buffer[first:]
         # A room's buffer holds thousands of points: taken apart in C where no point is faulty.
         if any(map(_fault, seen)):
@@ -458,15 +473,112 @@ class SensorDisagreement:
             return None
         return [self._subject_of(device) for device in dict.fromkeys(map(_device, buffer[start:]))]
 
-    def judge_all(self, buffer: list[Point], start: int) -> list[int]:
+    def _kept_from(self, buffer: list[Point], first_ts: int, kept: Any) -> int | None:
+        """Where to go on from a memo entry ``(since, upto, ...)``: the index after ``upto`` (the
+        key of the last point it took in) when it still reaches back to ``first_ts`` and not too
+        far; else None (gather afresh)."""
+        if kept is None:
+            return None
+        since, upto = kept[0], kept[1]
+        if since > first_ts or first_ts - since > self.freshness_ms:
+            return None
+        at = bisect_left(buffer, upto, key=_key)
+        if at < len(buffer) and _key(buffer[at]) == upto:
+            return at + 1
+        return None
+
+    def _value_bounds(
+        self, buffer: list[Point], first_ts: int, memo: dict[str, Any]
+    ) -> tuple[int | None, int | None]:
+        """The least and greatest sound value from ``first_ts`` (or somewhat earlier) on."""
+        kept: Any = memo.get("values")
+        go_on = self._kept_from(buffer, first_ts, kept)
+        if go_on is None:
+            since, low, high = first_ts, None, None
+            go_on = bisect_left(buffer, first_ts, key=_ts)
+        else:
+            since, _, low, high = kept
+        added = buffer[go_on:]
+        if added:
+            if any(map(_fault, added)):
+                values = [point[2] for point in added if not point[3]]
+            else:
+                values = list(map(_value, added))
+            if values:
+                least, greatest = min(values), max(values)
+                low = least if low is None else min(low, least)
+                high = greatest if high is None else max(high, greatest)
+        memo["values"] = (since, _key(buffer[-1]), low, high)
+        return low, high
+
+    def judge_all(self, buffer: list[Point], start: int, memo: dict[str, Any] | None = None) -> list[int]:
         """``judge`` of every point from ``start`` in one sweep: the peers' latest values are kept
         sorted as the points go by, instead of gathered again for each point. A room whose every
         probe reports steadily is judged first from the probes' ranges (``_judge_by_ranges``)."""
         if start < len(buffer):
-            found = self._judge_by_ranges(buffer, start)
+            found = (
+                self._judge_by_ranges(buffer, start)
+                if memo is None
+                else self._judge_by_kept_ranges(buffer, start, memo)
+            )
             if found is not None:
                 return found
         return self._sweep(buffer, start)
+
+    def _judge_by_kept_ranges(
+        self, buffer: list[Point], start: int, memo: dict[str, Any]
+    ) -> list[int] | None:
+        """``_judge_by_ranges`` with the probes' ranges kept in the memo: per probe its least and
+        greatest sound value, its last moment and where its last gap longer than the freshness
+        began, brought up to date with the new points. The checks are those of
+        ``_judge_by_ranges`` on the probes seen within the lookback: a gap that began in it, a
+        probe that joins with the new points, one that falls silent before the last; the ranges
+        may reach a little further back, so the bounds are looser."""
+        freshness = self.freshness_ms
+        first_ts = buffer[start][0] - freshness
+        kept: Any = memo.get("ranges")
+        go_on = self._kept_from(buffer, first_ts, kept) if kept is not None and kept[2] == freshness else None
+        if go_on is None or go_on > start:
+            since = first_ts
+            probes: dict[int, list[int]] = {}
+            go_on = bisect_left(buffer, first_ts, key=_ts)
+        else:
+            since, probes = kept[0], kept[3]
+        joined = False
+        for index in range(go_on, len(buffer)):
+            ts, device, value, fault, _ = buffer[index]
+            if fault:
+                continue
+            probe = probes.get(device)
+            if probe is None:
+                probes[device] = [value, value, ts, -1]
+                joined = joined or index >= start
+                continue
+            if index >= start and probe[2] < first_ts:
+                joined = True  # its last point before the chunk is older than the lookback
+            if ts - probe[2] > freshness:
+                probe[3] = probe[2]  # a gap from there
+            if value < probe[0]:
+                probe[0] = value
+            elif value > probe[1]:
+                probe[1] = value
+            probe[2] = ts
+        memo["ranges"] = (since, _key(buffer[-1]), freshness, probes)
+        if joined:
+            return None
+        last_ts = buffer[-1][0]
+        lows: list[int] = []
+        highs: list[int] = []
+        for low, high, last, gap in probes.values():
+            if last < first_ts:
+                continue  # not in the lookback
+            if gap >= first_ts or last_ts - last > freshness:
+                return None
+            lows.append(low)
+            highs.append(high)
+        if len(lows) - 1 < self.min_peers:
+            return None
+        return self._judged_within(buffer, start, sorted(lows), sorted(highs))
 
     def _judge_by_ranges(self, buffer: list[Point], start: int) -> list[int] | None:
         """The judgements without the sweep, when they follow from bounds; else None.
@@ -505,7 +617,13 @@ class SensorDisagreement:
             return None  # too few peers: the sweep holds what it must
         if any(last_ts - ts > freshness for ts in last.values()):
             return None
-        lows, highs = sorted(low.values()), sorted(high.values())
+        return self._judged_within(buffer, start, sorted(low.values()), sorted(high.values()))
+
+    def _judged_within(
+        self, buffer: list[Point], start: int, lows: list[int], highs: list[int]
+    ) -> list[int] | None:
+        """The judgements of the new points when every probe's value lies in its range (``lows``
+        and ``highs``, sorted): see ``_judge_by_ranges``."""
         middle = len(lows) // 2
         if len(lows) % 2:
             median_low, median_high = lows[middle], highs[middle]

@@ -25,8 +25,8 @@ from coldpledge.warehouses.windows import Window
 
 StateKey = tuple[str, str]  # (rule, scope): scope "device:7" or "room:12"
 # The rules a (device, metric) feeds, each with its state's key and whether that is per device;
-# and whether any is.
-_Plan = tuple[tuple[tuple[Any, StateKey, bool], ...], bool]
+# whether any is; and the keys alone.
+_Plan = tuple[tuple[tuple[Any, StateKey, bool], ...], bool, tuple[StateKey, ...]]
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class RoomRules:
         room_devices: dict[StateKey, set[int]] = {}  # the devices a room rule's group holds
         for pair, points in series.items():
             found_plan = plans.get(pair)
-            plan, with_spread = self._plan(*pair) if found_plan is None else found_plan
+            plan, with_spread, _ = self._plan(*pair) if found_plan is None else found_plan
             if not plan:
                 continue  # not one of the room's devices
             device = pair[0]
@@ -169,10 +169,10 @@ class RoomRules:
         """The (rule, subject) keys ``evaluate`` judges these readings under."""
         plans = self._plans
         keys: set[StateKey] = set()
-        for pair in {(row[0], row[1]) for row in readings}:
+        rows = readings if isinstance(readings, Sequence) else list(readings)
+        for pair in set(zip(map(_first, rows), map(_second, rows), strict=True)):
             found = plans.get(pair)
-            plan = self._plan(*pair)[0] if found is None else found[0]
-            keys.update(key for _, key, _ in plan)
+            keys.update((self._plan(*pair) if found is None else found)[2])
         return keys
 
     def rules_for_metric(self, metric: int) -> tuple[tuple[Evaluator, bool], ...]:
@@ -185,17 +185,15 @@ class RoomRules:
         rules for a device not the room's."""
         devices = self.context.devices
         if devices and device not in devices:
-            plan: _Plan = ((), False)
+            plan: _Plan = ((), False, ())
         else:
             rules = self.rules_for_metric(metric)
             device_ref = self._device_ref(device)
-            plan = (
-                tuple(
-                    (rule, (rule.rule, device_ref if per_device else self.room_subject), per_device)
-                    for rule, per_device in rules
-                ),
-                any(per_device for _, per_device in rules),
+            entries = tuple(
+                (rule, (rule.rule, device_ref if per_device else self.room_subject), per_device)
+                for rule, per_device in rules
             )
+            plan = (entries, any(per_device for _, per_device in rules), tuple(key for _, key, _ in entries))
         self._plans[(device, metric)] = plan
         return plan
 
@@ -217,6 +215,8 @@ def evaluate_room(
 
 
 _MS = timedelta(milliseconds=1)
+_first = itemgetter(0)  # of a stored row: the device; of a point: the moment
+_second = itemgetter(1)  # of a stored row: the metric
 _ts = itemgetter(0)
 _value = itemgetter(2)
 _fault = itemgetter(3)

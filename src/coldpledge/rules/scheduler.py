@@ -15,7 +15,9 @@ others:
    facility (``financing.marktomarket.mark_due``; once per day, later ticks find it done);
 2. work orders not acknowledged within their SLA escalate up the chain and remind
    (``alerts.escalation.escalate_due``);
-3. notifications due go out by webhook and e-mail, with retries (``notify.dispatch.deliver_due``).
+3. notifications due go out by webhook and e-mail, with retries (``notify.dispatch.deliver_due``);
+4. the settings log the ingest workers read for every chunk is cut to its newest rows
+   (``rules.service.prune_settings_log``).
 
 Two schedulers may run at once: the periodic rules lock the conditions they judge (PostgreSQL
 advisory locks per room, as on the ingest path), escalation and delivery claim their rows with
@@ -61,7 +63,7 @@ from coldpledge.rules.periodic import (
     evaluate_expiry,
 )
 from coldpledge.rules.sensor_checks import judge_doors, judge_stuck_probes, judge_temperature_windows
-from coldpledge.rules.service import lock_rooms, room_settings
+from coldpledge.rules.service import lock_rooms, prune_settings_log, room_settings
 from coldpledge.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ def tick(database: Database, settings: Settings, now: datetime | None = None) ->
         ("mark_to_market", lambda: mark_due(database, settings, moment)),
         ("escalation", lambda: escalate_due(unit(), moment)),
         ("deliveries", lambda: deliver_due(database, settings, moment)),
+        ("settings_log", lambda: prune_settings_log(unit())),
     )
     for name, step in steps:
         try:

@@ -5,8 +5,10 @@ under that room's policy (the current version of its virtual warehouse's, or the
 temperature class for a room under no supervision). The rules' conditions are stored in
 ``rule_condition_states`` in the same transaction, when they changed, so a restart loses no
 pending duration; the recent readings a rule looks back on are not stored again but kept in the
-worker's memory and rebuilt from ``readings`` when that memory is stale (``ReadingJudge``). The
-transitions become alerts there too (``alerts.service.apply_transitions``): a reading is
+worker's memory and rebuilt from ``readings`` when that memory is stale (``ReadingJudge``). So are
+the rooms' settings (policy, seals, release windows, devices): read again only when the settings
+log's fingerprint changed (``settings_fingerprint``, one query a chunk). The transitions become
+alerts there too (``alerts.service.apply_transitions``): a reading is
 committed if and only if what it set off is.
 
 This is the only part of the rules package that does I/O; the judging itself is ``rules.room``.
@@ -24,11 +26,11 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, select, text, type_coerce
+from sqlalchemy import String, delete, func, select, text, type_coerce
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from coldpledge.alerts.models import Alert, RuleRoomClock
+from coldpledge.alerts.models import Alert, RuleRoomClock, RuleSettingsChange, RuleSettingsPruned
 from coldpledge.alerts.people import AlertScope
 from coldpledge.alerts.service import apply_transitions
 from coldpledge.alerts.states import load_states, save_states
@@ -101,6 +103,7 @@ class ReadingJudge:
         self._held = 0
         self._lock = threading.Lock()
         self._rules: dict[int, tuple[Any, RoomRules]] = {}
+        self._settings: dict[str, _KnownSettings] = {}  # per database
         self.rebuilt = 0  # states read again and rebuilt from readings (for tests and metrics)
 
     def __call__(self, uow: UnitOfWork, rows: Sequence[Sequence[Any]]) -> list[Alert]:
@@ -109,7 +112,9 @@ class ReadingJudge:
         if not rows:
             return []
         session = uow.session
-        room_of, devices = _rooms_and_devices(session, {row[0] for row in rows})
+        database = str(session.get_bind().engine.url)
+        known = self._known(session, database)
+        room_of = known.rooms_of(session, {row[0] for row in rows})
         by_room: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for row in rows:
             room_id = room_of.get(row[0])
@@ -117,13 +122,11 @@ class ReadingJudge:
                 by_room[room_id].append(row)
         rooms = sorted(by_room)
         lock_rooms(session, rooms)
-        settings = room_settings(session, rooms, devices)
+        settings, registered = known.settings_of(session, rooms)
         rooms = [room for room in rooms if room in settings]
-        registered = _registered(session, [r for r in rooms if settings[r].parameters.startup_ignore_minutes])
         now = uow.now()
         version = random.getrandbits(62)
         clocks = _bump_clocks(session, rooms, version, now)
-        database = str(session.get_bind().engine.url)
         memories: dict[int, _RoomMemory] = {}
         rules: dict[int, RoomRules] = {}
         needed: dict[int, set[StateKey]] = {}
@@ -166,6 +169,15 @@ class ReadingJudge:
             memories[room_id].version = version
             self._put(database, room_id, memories[room_id])
         return touched
+
+    def _known(self, session: Session, database: str) -> _KnownSettings:
+        """What this process knows of the rooms' settings, if nothing changed since it learnt it
+        (``rule_settings_changes``), else an empty start."""
+        fingerprint = settings_fingerprint(session)
+        known = self._settings.get(database)
+        if known is None or known.fingerprint != fingerprint or len(known.room_of) > 1_000_000:
+            known = self._settings[database] = _KnownSettings(fingerprint)
+        return known
 
     def _take(self, database: str, room_id: int, version: int | None, devices: dict[int, str]) -> _RoomMemory:
         """The memory of the room if it is current, else an empty one."""
@@ -283,6 +295,91 @@ class ReadingJudge:
             self._rules.clear()
         self._rules[room_id] = (fingerprint, rules)
         return rules
+
+
+@dataclass
+class _KnownSettings:
+    """The rooms' settings as read while the settings log showed ``fingerprint``: valid as long as
+    it does (``settings_fingerprint``), learnt a room at a time as chunks need them. Every entry
+    was read after the fingerprint, so it is at least as new as the fingerprint says; the writer
+    threads may add the same entry twice, alike."""
+
+    fingerprint: tuple[int, int]
+    room_of: dict[int, int | None] = field(default_factory=dict)  # device -> room (None: none)
+    devices: dict[int, dict[int, str]] = field(default_factory=dict)  # room -> device -> kind
+    settings: dict[int, _RoomSetting | None] = field(default_factory=dict)  # None: not judged
+    registered: dict[int, dict[int, int]] = field(default_factory=dict)
+
+    def rooms_of(self, session: Session, devices: set[int]) -> dict[int, int | None]:
+        """The room of each device (``room_of``), those not yet known read with their rooms'
+        devices."""
+        unknown = [device for device in devices if device not in self.room_of]
+        if unknown:
+            room_of, members = _rooms_and_devices(session, set(unknown))
+            self.devices.update(members)
+            self.room_of.update(room_of)
+            for device in unknown:
+                self.room_of.setdefault(device, None)
+        return self.room_of
+
+    def settings_of(
+        self, session: Session, rooms: list[int]
+    ) -> tuple[dict[int, _RoomSetting], dict[int, dict[int, int]]]:
+        """Each room's settings (rooms not judged left out) and its devices' registration times."""
+        unknown = [room for room in rooms if room not in self.settings]
+        if unknown:
+            found = room_settings(session, unknown, {room: self.devices.get(room, {}) for room in unknown})
+            startup = [room for room, setting in found.items() if setting.parameters.startup_ignore_minutes]
+            self.registered.update(_registered(session, startup))
+            for room in unknown:
+                self.settings[room] = found.get(room)
+        settings = {room: setting for room in rooms if (setting := self.settings[room]) is not None}
+        return settings, {room: self.registered.get(room, {}) for room in settings}
+
+
+# The tokens' sum is kept modulo this (``RuleSettingsPruned``).
+_TOKENS_MODULUS = 1 << 62
+
+
+def settings_fingerprint(session: Session) -> tuple[int, int]:
+    """Of the settings log (migration 0015): the changes ever committed (rows and pruned ones) and
+    their tokens' sum. It changes with every committed change to what rooms are judged by, in
+    whatever order those commit, and a change rolled back and another made instead give another
+    sum. Read it before the settings it vouches for."""
+    count, tokens = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM rule_settings_changes) + pruned, "
+            "(SELECT coalesce(sum(token), 0) FROM rule_settings_changes) + tokens "
+            "FROM rule_settings_pruned WHERE id = 1"
+        )
+    ).one()
+    return int(count), int(tokens) % _TOKENS_MODULUS
+
+
+def prune_settings_log(uow: UnitOfWork, keep: int = 1_000) -> dict[str, int]:
+    """Delete all but the newest ``keep`` rows of the settings log, adding their count and tokens
+    to ``rule_settings_pruned`` in the same transaction (the scheduler's duty: the workers count
+    the rows for every chunk)."""
+    with uow:
+        session = uow.session
+        newest = session.scalar(select(func.max(RuleSettingsChange.id)))
+        gone: list[int] = []
+        if newest is not None and newest > keep:
+            # The rows deleted are counted from what the deletion returns: a change committed
+            # between a count and a deletion would otherwise be deleted uncounted.
+            gone = list(
+                session.scalars(
+                    delete(RuleSettingsChange)
+                    .where(RuleSettingsChange.id <= newest - keep)
+                    .returning(RuleSettingsChange.token)
+                )
+            )
+        if gone:
+            pruned = session.get_one(RuleSettingsPruned, 1)
+            pruned.pruned += len(gone)
+            pruned.tokens = (pruned.tokens + sum(gone)) % _TOKENS_MODULUS
+        uow.commit()
+    return {"pruned": len(gone)}
 
 
 judge_readings = ReadingJudge()

@@ -77,6 +77,7 @@ class Evaluator(Protocol):
     #       say None when unsure). ``spread`` is passed only to rules whose subject is the device,
     #       when the new points are one device's and their ``Spread`` bounds them;
     #   judge_all(buffer, start) -> [judge(buffer, i) for i from start], in one pass.
+    #   uses_memo = True -> quiet and judge_all take the state's ``memo`` as a third argument.
 
 
 @dataclass(slots=True)
@@ -93,6 +94,10 @@ class RuleState:
     # Whether ``durable`` may differ from what it was when last cleared: set by every change but
     # the points appended to the buffer, cleared by whoever stores the state.
     dirty: bool = field(default=True, compare=False)
+    # What the rule keeps of the buffer between chunks (evaluators with ``uses_memo``): good while
+    # points are only appended and cut from the front, so dropped when one goes in before the end.
+    # Never stored: a state read again starts without it.
+    memo: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -277,6 +282,7 @@ class RuleState:
             replay = self._place(ordered_points)
         if replay:
             self.dirty = True
+            self.memo = None
             self.conditions = {subject: c.copy() for subject, c in self.base.items()}
             self.checkpoint = None
             start = 0 if self.base_key is None else bisect_left(buffer, self.base_key, key=_key)
@@ -368,8 +374,12 @@ class RuleState:
         # Evaluators that judge a run of points in one pass (``judge_all``) do so; the others point
         # by point. A point judged not met leaves an inactive condition as it is (``Condition.step``
         # would only reset its already empty ``since``), so only the other points step.
-        judge_all: Callable[[list[Point], int], list[int]] | None = getattr(evaluator, "judge_all", None)
-        judged = judge_all(buffer, start) if judge_all is not None else None
+        judge_all: Callable[..., list[int]] | None = getattr(evaluator, "judge_all", None)
+        judged = None
+        if judge_all is not None:
+            judged = (
+                judge_all(buffer, start, self._memo()) if _uses_memo(evaluator) else judge_all(buffer, start)
+            )
         if judged is not None:
             self._step_judged(evaluator, start, checkpoint_at, judged, fresh)
         judge = evaluator.judge
@@ -459,6 +469,11 @@ class RuleState:
             self._take_checkpoint(buffer[start + checkpoint_offset])
         self._make_conditions(to_make, len(devices))
 
+    def _memo(self) -> dict[str, Any]:
+        if self.memo is None:
+            self.memo = {}
+        return self.memo
+
     def _make_conditions(self, to_make: list[tuple[int, str]], upto: int) -> None:
         """Make the conditions of ``to_make`` (first offset, subject; latest first) whose first
         point comes before ``upto``, as the point-by-point loop would on reaching it."""
@@ -475,10 +490,12 @@ class RuleState:
         (``evaluator.quiet``), and the conditions of their subjects inactive. Nothing moves but
         the checkpoint, taken where the point-by-point loop would take it, and the conditions the
         loop would make."""
-        quiet: Callable[[list[Point], int], Sequence[str] | None] | None = getattr(evaluator, "quiet", None)
+        quiet: Callable[..., Sequence[str] | None] | None = getattr(evaluator, "quiet", None)
         if quiet is None:
             return False
-        subjects = quiet(self.buffer, start)
+        subjects = (
+            quiet(self.buffer, start, self._memo()) if _uses_memo(evaluator) else quiet(self.buffer, start)
+        )
         if subjects is None:
             return False
         conditions = self.conditions
@@ -622,6 +639,10 @@ _key: Callable[[Point], tuple[int, int]] = itemgetter(0, 1)
 _ts: Callable[[Point], int] = itemgetter(0)
 _device: Callable[[Point], int] = itemgetter(1)
 _POSITIVE: Callable[[int], bool] = (0).__lt__
+
+
+def _uses_memo(evaluator: Evaluator) -> bool:
+    return getattr(evaluator, "uses_memo", False)
 
 
 def _live(condition: Condition | None) -> bool:
