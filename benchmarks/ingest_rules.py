@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from benchmarks.common import migrated_database
-from benchmarks.ingest import SENSORS_PER_GATEWAY, register, site
+from benchmarks.ingest import SENSORS_PER_GATEWAY, register, settled_log, site
 from coldpledge.db import Database
 from coldpledge.iot import payload
 from coldpledge.iot.cli import INGEST_GC_THRESHOLDS
@@ -90,6 +90,7 @@ def main() -> None:
         t0 = time.monotonic()
         off = streams(database, rooms, args.gateways, args.steps, 1, start, args.hot)
         on = streams(database, rooms, args.gateways, args.steps, 1, start, args.hot)
+        settled_log(database)
         print("setup", round(time.monotonic() - t0, 1), file=sys.stderr)
         ing_off = Ingestor(database.write_session, rules=None)
         ing_on = Ingestor(database.write_session, rules=judge_readings)

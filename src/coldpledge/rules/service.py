@@ -356,15 +356,15 @@ def settings_fingerprint(session: Session) -> tuple[int, int]:
     return int(count), int(tokens) % _TOKENS_MODULUS
 
 
-def prune_settings_log(uow: UnitOfWork, keep: int = 1_000) -> dict[str, int]:
-    """Delete all but the newest ``keep`` rows of the settings log, adding their count and tokens
-    to ``rule_settings_pruned`` in the same transaction (the scheduler's duty: the workers count
-    the rows for every chunk)."""
+def prune_settings_log(uow: UnitOfWork, keep: int = 0) -> dict[str, int]:
+    """Delete the settings log's committed rows but the newest ``keep``, adding their count and
+    tokens to ``rule_settings_pruned`` in the same transaction (the scheduler's duty, every tick:
+    the workers count the rows for every chunk)."""
     with uow:
         session = uow.session
         newest = session.scalar(select(func.max(RuleSettingsChange.id)))
         gone: list[int] = []
-        if newest is not None and newest > keep:
+        if newest is not None:
             # The rows deleted are counted from what the deletion returns: a change committed
             # between a count and a deletion would otherwise be deleted uncounted.
             gone = list(
