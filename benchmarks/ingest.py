@@ -124,19 +124,28 @@ Wire = tuple[str, bytes]  # topic, payload
 # --- devices and messages ---------------------------------------------------------------------
 
 
-def site(database: Database, rooms: int) -> list[int]:
-    """A keeper with one warehouse of ``rooms`` frozen rooms, made through the services."""
+def site(database: Database, rooms: int, label: str = "") -> list[int]:
+    """A keeper with one warehouse of ``rooms`` frozen rooms, made through the services; ``label``
+    tells sites apart. Each run with the rules on gets a site of its own: a room's rules judge in
+    event time, and a run whose readings are older than the last run's in the same rooms would
+    find them all too late for the room's rules."""
 
     def uow() -> UnitOfWork:
         return UnitOfWork(database.write_session)
 
     keeper = parties.create_organisation(
-        uow(), SYSTEM, OrganisationIn(name="基准冷链仓储有限公司", party_type=PartyType.KEEPER)
+        uow(), SYSTEM, OrganisationIn(name=f"基准冷链仓储有限公司{label}", party_type=PartyType.KEEPER)
     )
     warehouse = warehouses.create_warehouse(
         uow(),
         SYSTEM,
-        WarehouseIn(code="BENCH", name="基准冷库", address="上海港区", city="上海", keeper_org_id=keeper.id),
+        WarehouseIn(
+            code=f"BENCH{label}",
+            name=f"基准冷库{label}",
+            address="上海港区",
+            city="上海",
+            keeper_org_id=keeper.id,
+        ),
     )
     # Rooms are the keeper's to add; the platform only names the keeper of a new warehouse.
     staff = Principal(None, "bench-keeper", keeper.id, PartyType.KEEPER, Role.KEEPER_STAFF)
@@ -684,7 +693,13 @@ def main() -> None:
                     bench.rules = mode == "on"
                     made = time.monotonic()
                     streams = gateway_streams(
-                        database, rooms, args.gateways, steps, interval, seed=1, hot=hot
+                        database,
+                        site(database, 4, f"-{mode}"),
+                        args.gateways,
+                        steps,
+                        interval,
+                        seed=1,
+                        hot=hot,
                     )
                     settled_log(database)
                     setup[f"gateway_batches_rules_{mode}"] = round(time.monotonic() - made, 1)
@@ -714,7 +729,11 @@ def main() -> None:
                     report["rules"] = rules_per_reading()
                     if args.latency_seconds > 0:
                         report["reading_to_alert"] = alert_latency(
-                            bench, rooms, args.latency_seconds, args.latency_rate, max(hot, 1)
+                            bench,
+                            site(database, 4, "-latency"),
+                            args.latency_seconds,
+                            args.latency_rate,
+                            max(hot, 1),
                         )
             for variant, signing in (("single_signed", True), ("single_unsigned", False)):
                 if variant not in args.scenarios:

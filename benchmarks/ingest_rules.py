@@ -85,11 +85,11 @@ def main() -> None:
     p.add_argument("--hot", action="store_true")
     args = p.parse_args()
     with migrated_database(args.database) as database:
-        rooms = site(database, 4)
         start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=args.steps + 2)
         t0 = time.monotonic()
-        off = streams(database, rooms, args.gateways, args.steps, 1, start, args.hot)
-        on = streams(database, rooms, args.gateways, args.steps, 1, start, args.hot)
+        # Twin sites: the rules-on rooms hold the 1,000 probes they judge, no more.
+        off = streams(database, site(database, 4, "-off"), args.gateways, args.steps, 1, start, args.hot)
+        on = streams(database, site(database, 4, "-on"), args.gateways, args.steps, 1, start, args.hot)
         settled_log(database)
         print("setup", round(time.monotonic() - t0, 1), file=sys.stderr)
         ing_off = Ingestor(database.write_session, rules=None)

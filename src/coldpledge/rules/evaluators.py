@@ -631,24 +631,29 @@ class SensorDisagreement:
             median_low = (lows[middle - 1] + lows[middle]) // 2
             median_high = (highs[middle - 1] + highs[middle]) // 2
         limit, clear_limit = self.limit, self.clear_limit
+        # The tests on the distances to both bounds, as lines on the value (median_low <=
+        # median_high): within the clearing margin of both, from median_high - clear_limit to
+        # median_low + clear_limit; beyond the limit from both, below median_low - limit or above
+        # median_high + limit; and so on. Most points fall in the first: checked in C at once.
+        clear_from, clear_to = median_high - clear_limit, median_low + clear_limit
+        new = buffer[start:]
+        if not any(map(_fault, new)):
+            values = list(map(_value, new))
+            if values and clear_from <= min(values) and max(values) <= clear_to:
+                return [CLEAR] * len(values)
+        met_below, met_above = median_low - limit, median_high + limit
+        held_below, held_above = median_low - clear_limit, median_high + clear_limit
+        near_from, near_to = median_high - limit, median_low + limit
         judged: list[int] = []
-        for index in range(start, len(buffer)):
-            point = buffer[index]
+        for point in new:
+            value = point[2]
             if point[3]:
                 judged.append(HOLD)
-                continue
-            value = point[2]
-            farthest = max(abs(value - median_low), abs(value - median_high))
-            nearest = (
-                0
-                if median_low <= value <= median_high
-                else min(abs(value - median_low), abs(value - median_high))
-            )
-            if farthest <= clear_limit:
+            elif clear_from <= value <= clear_to:
                 judged.append(CLEAR)
-            elif nearest > limit:
+            elif value < met_below or value > met_above:
                 judged.append(1)
-            elif nearest > clear_limit and farthest <= limit:
+            elif (value < held_below or value > held_above) and near_from <= value <= near_to:
                 judged.append(HOLD)
             else:
                 return None
