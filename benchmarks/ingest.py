@@ -140,7 +140,7 @@ def site(database: Database, rooms: int, label: str = "") -> list[int]:
         uow(),
         SYSTEM,
         WarehouseIn(
-            code=f"BENCH{label}",
+            code=f"BENCH{label.upper()}",
             name=f"基准冷库{label}",
             address="上海港区",
             city="上海",
