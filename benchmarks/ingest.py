@@ -496,13 +496,26 @@ def settled_log(database: Database) -> None:
     prune_settings_log(UnitOfWork(database.write_session))
 
 
-def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot: int) -> dict[str, Any]:
+def alert_latency(
+    bench: Bench,
+    rooms: list[int],
+    seconds: float,
+    rate: int,
+    hot: int,
+    *,
+    rules: bool = True,
+    warmup: float = 0.0,
+) -> dict[str, Any]:
     """Reading to committed alert at a steady ``rate`` readings/s: gateway batches are published
     by one paced MQTT client in this process (the publish moment of each message recorded), the
-    worker judges them with the rules on, and the alerts table is polled every 10 ms. A hot sensor
-    per gateway of the first ``hot`` jumps to -14 °C; latency is the moment its alert was first
-    seen committed minus the moment the message holding the alert's trigger reading was published
-    (an upper bound: it includes up to one poll)."""
+    worker judges them with the rules on (``rules``), and the alerts table is polled every 10 ms.
+    A hot sensor per gateway of the first ``hot`` jumps to -14 °C; latency is the moment its alert
+    was first seen committed minus the moment the message holding the alert's trigger reading was
+    published (an upper bound: it includes up to one poll). Every message's publish to commit is
+    measured too (``message_to_committed_ms``): with the rules off, the baseline. The first
+    ``warmup`` seconds of the stream go at a fifth of the rate, so that the new worker's first
+    chunks (statements prepared, caches filled) do not leave a backlog the rest of the run works
+    off; the hot sensors jump half-way, after it."""
     gateways = max(hot, 20)
     per_second = max(1, rate // SENSORS_PER_GATEWAY)
     steps = max(4, int(seconds * per_second / gateways))
@@ -521,8 +534,10 @@ def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot
             moment = datetime.fromisoformat(item["ts"].replace("Z", "+00:00"))
             carrying[(sensors[g][position].id, round(moment.timestamp() * 1000))] = index
     published: list[float] = [0.0] * len(ordered)
-    bench.rules = True
+    bench.rules = rules
+    slow = min(len(ordered) // 2, round(warmup * per_second / 5))  # messages sent at a fifth of the rate
     seen: dict[int, float] = {}  # alert id -> first seen committed
+    committed: list[tuple[float, int]] = []  # (moment, messages committed by then)
     triggers: dict[int, tuple[str, dict[str, Any]]] = {}
     with (bench.folder / "worker-latency.log").open("wb") as log:
         worker = start_worker(bench, log, None)
@@ -537,7 +552,10 @@ def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot
             def pace() -> None:
                 started = time.monotonic()
                 for first in range(0, len(ordered), batch):
-                    due = started + (first // batch) * tick
+                    if first < slow:
+                        due = started + (first // batch) * tick * 5
+                    else:
+                        due = started + (slow // batch) * tick * 5 + ((first - slow) // batch) * tick
                     if (wait := due - time.monotonic()) > 0:
                         time.sleep(wait)
                     now = time.monotonic()
@@ -546,6 +564,8 @@ def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot
                     client.publish(Outbox.of(ordered[first : first + batch]), batch)
                 done.set()
 
+            with bench.database.reading() as session:
+                chunks_before = session.scalar(select(func.coalesce(func.max(IngestChunk.id), 0)))
             thread = threading.Thread(target=pace)
             thread.start()
             deadline = None
@@ -558,6 +578,12 @@ def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot
                     for alert_id, rule, trigger in session.execute(query):
                         seen[alert_id] = time.monotonic()
                         triggers[alert_id] = (rule, trigger or {})
+                    stored = session.scalar(
+                        select(func.coalesce(func.sum(IngestChunk.messages), 0)).where(
+                            IngestChunk.id > chunks_before
+                        )
+                    )
+                    committed.append((time.monotonic(), int(stored or 0)))
                 if done.is_set():
                     deadline = deadline or time.monotonic() + 5
                     if time.monotonic() > deadline:
@@ -581,15 +607,39 @@ def alert_latency(bench: Bench, rooms: list[int], seconds: float, rate: int, hot
             continue
         latencies.setdefault(rule, []).append(1000 * (seen[alert_id] - published[carrier]))
     every = [value for values in latencies.values() for value in values]
+    # Every message's: the first poll by which as many messages were committed as precede it and
+    # itself. The writers commit chunks nearly in order (each takes its last step in turn), so
+    # this is close, and it shows whether a backlog builds before the alerts.
+    stored_ms: list[float] = []
+    polls = iter(committed)
+    moment, count = next(polls, (0.0, 0))
+    for index in range(len(ordered)):
+        while count < index + 1:
+            found = next(polls, None)
+            if found is None:
+                break
+            moment, count = found
+        if count < index + 1:
+            break
+        stored_ms.append(1000 * (moment - published[index]))
+    halves = len(ordered) // 2
     return {
+        "rules_on_ingest": rules,
         "readings_per_s": rate,
         "seconds": round(len(ordered) / per_second, 1),
         "messages": len(ordered),
+        "warmup": {"messages": slow, "readings_per_s": rate // 5},
         "alerts": len(triggers),
         "alerts_not_from_this_run": unmatched,
         "latency_ms": percentiles(every) if every else None,
         "latency_ms_by_rule": {rule: percentiles(values) for rule, values in latencies.items()},
         "how": "first seen committed (polled every 10 ms) minus publish of the trigger reading's message",
+        "message_to_committed_ms": {
+            "after_warmup": percentiles(stored_ms[slow:]) if stored_ms[slow:] else None,
+            "second_half": percentiles(stored_ms[halves:]) if stored_ms[halves:] else None,
+            "messages": len(stored_ms),
+            "how": "the poll by which that many messages were committed (ingest chunks) minus publish",
+        },
     }
 
 
@@ -633,6 +683,12 @@ def options() -> argparse.Namespace:
         "--latency-seconds", type=float, default=20.0, help="paced reading-to-alert run (0: none)"
     )
     parser.add_argument("--latency-rate", type=int, default=50_000, help="readings/s of the paced run")
+    parser.add_argument(
+        "--latency-warmup-seconds",
+        type=float,
+        default=2.0,
+        help="the paced run's first seconds at a fifth of the rate, while the new worker warms up",
+    )
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the worker")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     args = parser.parse_args()
@@ -728,13 +784,19 @@ def main() -> None:
                 if args.rules != "off":
                     report["rules"] = rules_per_reading()
                     if args.latency_seconds > 0:
-                        report["reading_to_alert"] = alert_latency(
-                            bench,
-                            site(database, 4, "-latency"),
-                            args.latency_seconds,
-                            args.latency_rate,
-                            max(hot, 1),
-                        )
+                        # With ``both``, first the same paced run with the rules off: its publish to
+                        # commit is the baseline the rules' latency adds to.
+                        for rules in (False, True) if args.rules == "both" else (True,):
+                            name = "reading_to_alert" if rules else "reading_to_commit_rules_off"
+                            report[name] = alert_latency(
+                                bench,
+                                site(database, 4, f"-latency-{'on' if rules else 'off'}"),
+                                args.latency_seconds,
+                                args.latency_rate,
+                                max(hot, 1),
+                                rules=rules,
+                                warmup=args.latency_warmup_seconds,
+                            )
             for variant, signing in (("single_signed", True), ("single_unsigned", False)):
                 if variant not in args.scenarios:
                     continue
