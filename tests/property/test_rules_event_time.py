@@ -174,6 +174,18 @@ def test_the_room_sweep_judges_every_point_as_the_point_by_point_judgement_does(
     assert rule.judge_all(buffer, start) == [rule.judge(buffer, i) for i in range(start, len(buffer))]
 
 
+def probe_point(rng: Random, minute: int, device: int, odd: dict[int, int], fault_rate: float) -> Any:
+    """A probe's reading of that minute: about -20 °C (or its odd level), on a half-degree grid so
+    that some lie exactly at the margin and the limit, now and then faulty."""
+    return (
+        minute * 60_000,
+        device,
+        odd.get(device, -20_000_000) + rng.choice([-1, 0, 0, 0, 1]) * 500_000,
+        int(rng.random() < fault_rate),
+        1,
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.integers(3, 30),
@@ -192,13 +204,7 @@ def test_a_steady_room_judged_from_its_probes_ranges_agrees_with_point_by_point_
     rng = Random(seed)
     odd = {device: -24_000_000 + level * 500_000 for device, level in enumerate(odd_levels, start=1)}
     buffer = sorted(
-        (
-            minute * 60_000,
-            device,
-            odd.get(device, -20_000_000) + rng.choice([-1, 0, 0, 0, 1]) * 500_000,
-            int(rng.random() < 0.02),
-            1,
-        )
+        probe_point(rng, minute, device, odd, 0.02)
         for minute in range(minutes)
         for device in range(1, probes + 1)
     )
@@ -226,19 +232,13 @@ def test_a_room_judged_chunk_after_chunk_from_what_it_kept_judges_as_from_its_wh
     odd = {device: -24_000_000 + level * 500_000 for device, level in enumerate(odd_levels, start=1)}
     silent = {
         # Around the freshness (15 min), so that some gaps fit inside a lookback and a chunk.
-        device: (lambda at: (at, at + rng.randint(12, 19)))(rng.randint(0, minutes))
+        device: (lambda at: (at, at + rng.randint(14, 19)))(rng.randint(0, minutes))
         for device in range(1, probes + 1)
         if rng.random() < 0.3
     }
     joins = {device: rng.randint(0, minutes // 2) for device in range(1, probes + 1) if rng.random() < 0.2}
     points = [
-        (
-            minute * 60_000,
-            device,
-            odd.get(device, -20_000_000) + rng.choice([-1, 0, 0, 0, 1]) * 500_000,
-            int(rng.random() < 0.03),
-            1,
-        )
+        probe_point(rng, minute, device, odd, 0.03)
         for minute in range(minutes)
         for device in range(1, probes + 1)
         if rng.random() < 0.9

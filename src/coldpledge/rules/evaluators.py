@@ -456,20 +456,10 @@ class SensorDisagreement:
     def quiet(self, buffer: list[Point], start: int, memo: dict[str, Any] | None = None) -> list[str] | None:
         """No new point is met when every sound value a new point is compared with, its own
         included, lies within the clearing margin of every other: a peers' median is among them."""
-        first_ts = buffer[start][0] - self.freshness_ms
-        if memo is not None:
-            low, high = self._value_bounds(buffer, first_ts, memo)
-            if low is not None and high is not None and high - low > self.clear_limit:
-                return None
-            return [self._subject_of(device) for device in dict.fromkeys(map(_device, buffer[start:]))]
-        first = bisect_left(buffer, first_ts, hi=start, key=_ts)
-        seen = buffer[first:]
-        # A room's buffer holds thousands of points: taken apart in C where no point is faulty.
-        if any(map(_fault, seen)):
-            values = [point[2] for point in seen if not point[3]]
-            if values and max(values) - min(values) > self.clear_limit:
-                return None
-        elif max(map(_value, seen)) - min(map(_value, seen)) > self.clear_limit:
+        low, high = self._value_bounds(
+            buffer, buffer[start][0] - self.freshness_ms, {} if memo is None else memo
+        )
+        if low is not None and high is not None and high - low > self.clear_limit:
             return None
         return [self._subject_of(device) for device in dict.fromkeys(map(_device, buffer[start:]))]
 
@@ -516,24 +506,28 @@ class SensorDisagreement:
         sorted as the points go by, instead of gathered again for each point. A room whose every
         probe reports steadily is judged first from the probes' ranges (``_judge_by_ranges``)."""
         if start < len(buffer):
-            found = (
-                self._judge_by_ranges(buffer, start)
-                if memo is None
-                else self._judge_by_kept_ranges(buffer, start, memo)
-            )
+            found = self._judge_by_ranges(buffer, start, {} if memo is None else memo)
             if found is not None:
                 return found
         return self._sweep(buffer, start)
 
-    def _judge_by_kept_ranges(
-        self, buffer: list[Point], start: int, memo: dict[str, Any]
-    ) -> list[int] | None:
-        """``_judge_by_ranges`` with the probes' ranges kept in the memo: per probe its least and
-        greatest sound value, its last moment and where its last gap longer than the freshness
-        began, brought up to date with the new points. The checks are those of
-        ``_judge_by_ranges`` on the probes seen within the lookback: a gap that began in it, a
-        probe that joins with the new points, one that falls silent before the last; the ranges
-        may reach a little further back, so the bounds are looser."""
+    def _judge_by_ranges(self, buffer: list[Point], start: int, memo: dict[str, Any]) -> list[int] | None:
+        """The judgements without the sweep, when they follow from bounds; else None.
+
+        When every probe with a sound point in the lookback has one before the first new point,
+        none further apart than the freshness and its last within it of the last new point, every
+        probe is among the latest values at every new point, each somewhere in the range of its own
+        sound values. The median is monotone in each value, so it lies between the median of the
+        probes' least values and that of their greatest: a point clear of both bounds by the
+        clearing margin is clear, one beyond the limit from both is met, one between the margin
+        and the limit from both holds. Any other point, or any gap, and the sweep decides.
+
+        The probes' ranges are kept in the memo (an empty one: gathered over the lookback): per
+        probe its least and greatest sound value, its last moment and where its last gap longer
+        than the freshness began, brought up to date with the new points. The checks are on the
+        probes seen within the lookback: a gap that began in it, a probe that joins with the new
+        points, one that falls silent before the last; kept ranges may reach a little further
+        back, so the bounds are looser."""
         freshness = self.freshness_ms
         first_ts = buffer[start][0] - freshness
         kept: Any = memo.get("ranges")
@@ -551,7 +545,7 @@ class SensorDisagreement:
                 continue
             probe = probes.get(device)
             if probe is None:
-                probes[device] = [value, value, ts, -1]
+                probes[device] = [value, value, ts, _NO_LINE_BELOW]  # no gap yet
                 joined = joined or index >= start
                 continue
             if index >= start and probe[2] < first_ts:
@@ -579,45 +573,6 @@ class SensorDisagreement:
         if len(lows) - 1 < self.min_peers:
             return None
         return self._judged_within(buffer, start, sorted(lows), sorted(highs))
-
-    def _judge_by_ranges(self, buffer: list[Point], start: int) -> list[int] | None:
-        """The judgements without the sweep, when they follow from bounds; else None.
-
-        When every probe with a sound point in the lookback has one before the first new point,
-        none further apart than the freshness and its last within it of the last new point, every
-        probe is among the latest values at every new point, each somewhere in the range of its own
-        sound values. The median is monotone in each value, so it lies between the median of the
-        probes' least values and that of their greatest: a point clear of both bounds by the
-        clearing margin is clear, one beyond the limit from both is met, one between the margin
-        and the limit from both holds. Any other point, or any gap, and the sweep decides."""
-        freshness = self.freshness_ms
-        first = bisect_left(buffer, buffer[start][0] - freshness, hi=start, key=_ts)
-        last_ts = buffer[-1][0]
-        low: dict[int, int] = {}
-        high: dict[int, int] = {}
-        last: dict[int, int] = {}
-        for index in range(first, len(buffer)):
-            ts, device, value, fault, _ = buffer[index]
-            if fault:
-                continue
-            before = last.get(device)
-            if before is None:
-                if index >= start:
-                    return None  # a probe not seen before the chunk: it joins part-way
-                low[device] = high[device] = value
-            else:
-                if ts - before > freshness:
-                    return None  # a gap: the probe drops out of the median for a while
-                if value < low[device]:
-                    low[device] = value
-                elif value > high[device]:
-                    high[device] = value
-            last[device] = ts
-        if len(last) - 1 < self.min_peers:
-            return None  # too few peers: the sweep holds what it must
-        if any(last_ts - ts > freshness for ts in last.values()):
-            return None
-        return self._judged_within(buffer, start, sorted(low.values()), sorted(high.values()))
 
     def _judged_within(
         self, buffer: list[Point], start: int, lows: list[int], highs: list[int]
