@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, delete, func, select, text, type_coerce
+from sqlalchemy import String, delete, func, select, text, type_coerce, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -375,9 +375,15 @@ def prune_settings_log(uow: UnitOfWork, keep: int = 0) -> dict[str, int]:
                 )
             )
         if gone:
-            pruned = session.get_one(RuleSettingsPruned, 1)
-            pruned.pruned += len(gone)
-            pruned.tokens = (pruned.tokens + sum(gone)) % _TOKENS_MODULUS
+            # Added in the statement, not read and written back: two schedulers may prune at once.
+            session.execute(
+                update(RuleSettingsPruned)
+                .where(RuleSettingsPruned.id == 1)
+                .values(
+                    pruned=RuleSettingsPruned.pruned + len(gone),
+                    tokens=(RuleSettingsPruned.tokens + sum(gone)) % _TOKENS_MODULUS,
+                )
+            )
         uow.commit()
     return {"pruned": len(gone)}
 
