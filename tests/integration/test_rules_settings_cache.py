@@ -5,14 +5,18 @@ fingerprint, and a worker must judge by the new settings from its next chunk on.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from coldpledge.alerts.models import Alert
+from coldpledge.db import Database
 from coldpledge.iot.ingest import Incoming, Ingestor
 from coldpledge.rules.service import ReadingJudge, prune_settings_log, settings_fingerprint
+from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import supervision
 from coldpledge.warehouses.models import PolicyScope, TemperatureClass
 from coldpledge.warehouses.policy import default_parameters
@@ -124,6 +128,36 @@ def test_pruning_the_settings_log_leaves_the_fingerprint(db: Transaction, world:
         assert session.execute(text("SELECT count(*) FROM rule_settings_changes")).scalar() == 1
     touch(db, "rooms", "temperature_class")
     assert fingerprint(db) != before
+
+
+def test_two_schedulers_pruning_at_once_lose_neither_count(database: Database) -> None:
+    # One pruning holds its deletion of the newest rows and its addition, uncommitted, while the
+    # scheduler's prunes the older ones: the second must add to what the first committed.
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    with database.write_session() as session:
+        for _ in range(6):
+            session.execute(text("INSERT INTO rule_settings_changes (token) VALUES (7)"))
+        session.commit()
+        before = settings_fingerprint(session)
+        newest = session.execute(text("SELECT max(id) FROM rule_settings_changes")).scalar_one()
+    other = threading.Thread(target=lambda: prune_settings_log(UnitOfWork(database.write_session), keep=3))
+    with database.engine.connect() as held, held.begin():
+        tokens = held.execute(
+            text("DELETE FROM rule_settings_changes WHERE id > :from RETURNING token"), {"from": newest - 3}
+        ).scalars()
+        gone = list(tokens)
+        held.execute(
+            text("UPDATE rule_settings_pruned SET pruned = pruned + :n, tokens = tokens + :t WHERE id = 1"),
+            {"n": len(gone), "t": sum(gone)},
+        )
+        other.start()
+        time.sleep(0.5)  # it deletes the older rows and waits for this transaction's row
+    other.join(timeout=30)
+    assert not other.is_alive()
+    with database.write_session() as session:
+        assert settings_fingerprint(session) == before
+        assert session.execute(text("SELECT count(*) FROM rule_settings_changes")).scalar_one() == 0
 
 
 def minutes_of(worker: Ingestor, senders: list[Sender], start: datetime, values: list[float]) -> None:
