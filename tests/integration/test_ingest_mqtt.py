@@ -30,16 +30,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from coldpledge.alerts.models import Alert
 from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.errors import Conflict
-from coldpledge.iot.ingest import Incoming, Outcome
+from coldpledge.iot.ingest import Incoming, Ingestor, Outcome
 from coldpledge.iot.models import DeadLetter, Reading, RollupHour, RollupMinute, TelemetryMessage
 from coldpledge.iot.payload import encode
 from coldpledge.iot.worker import AckTurns, IngestWorker, _Delivery
 from coldpledge.parties import service as parties
 from coldpledge.parties.policy import SYSTEM, PartyType, Principal, Role
 from coldpledge.parties.schemas import OrganisationIn
+from coldpledge.rules.service import ReadingJudge, judge_readings
 from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import TemperatureClass
@@ -78,17 +80,18 @@ def quiet_room(database: Database, world: World) -> None:
         ),
     )
     staff = Principal(None, "mqtt-test-keeper", keeper.id, PartyType.KEEPER, Role.KEEPER_STAFF)
-    room = RoomIn(
-        code="MQ-F18",
-        name="ingest test room",
-        temperature_class=TemperatureClass.FROZEN,
-        set_point_c=Decimal("-18"),
-        band_low_c=Decimal("-22"),
-        band_high_c=Decimal("-18"),
-    )
-    world.rooms["MQ-F18"] = warehouses.add_room(
-        UnitOfWork(database.write_session), staff, warehouse.id, room
-    ).id
+    for code in ("MQ-F18", "MQ-F18-B"):  # the second for a twin run, judged apart from the first
+        room = RoomIn(
+            code=code,
+            name="ingest test room",
+            temperature_class=TemperatureClass.FROZEN,
+            set_point_c=Decimal("-18"),
+            band_low_c=Decimal("-22"),
+            band_high_c=Decimal("-18"),
+        )
+        world.rooms[code] = warehouses.add_room(
+            UnitOfWork(database.write_session), staff, warehouse.id, room
+        ).id
 
 
 def devices(
@@ -523,6 +526,77 @@ def test_chunks_take_their_last_step_in_the_order_they_were_taken_whichever_is_r
         "every chunk came to its last step in turn: the test proved nothing"
     )
     assert turns.took == [(ticket, True) for ticket in sorted(turns.came)]
+
+
+def alerts_of(database: Database, senders: list[Sender], start: datetime) -> list[tuple[Any, ...]]:
+    """The alerts on these probes, by probe position, with times from ``start``."""
+    position = {f"device:{sender.id}": index for index, sender in enumerate(senders)}
+    with database.reading() as session:
+        return sorted(
+            (
+                position[alert.subject],
+                alert.rule,
+                alert.severity,
+                alert.status,
+                alert.condition,
+                alert.first_transition_at - start,
+                alert.triggered_at - start if alert.triggered_at else None,
+            )
+            for alert in session.scalars(select(Alert).where(Alert.subject.in_(position)))
+        )
+
+
+def warming(senders: list[Sender], start: datetime) -> list[tuple[str, bytes]]:
+    """A reading a minute for 70 minutes; the first probe warms past -18 °C, then -15 °C, and
+    cools again, while the others stay at -20 °C."""
+    curve = [-20.0] * 10 + [-17.0] * 35 + [-14.0] * 15 + [-20.0] * 10
+    return [
+        (
+            sender.topic,
+            sender.raw(
+                [reading(start + timedelta(minutes=minute), value if index == 0 else -20.0)],
+                sent_at=start + timedelta(minutes=minute),
+            ),
+        )
+        for minute, value in enumerate(curve)
+        for index, sender in enumerate(senders)
+    ]
+
+
+def test_three_writers_judging_chunks_ahead_of_their_locks_raise_the_alerts_of_one_chunk_at_a_time(
+    database: Database, settings: Settings, world: World, broker: MosquittoBroker
+) -> None:
+    # Each writer judges its chunk's readings on top of the chunk before it while that one is
+    # still being written (``ReadingJudge.judge_ahead``); the reference stores the same readings
+    # of twin probes a chunk at a time, in a room of its own. (A transition keeps the moment it
+    # was told at, should a late reading move it: chunks judged out of turn could tell another.)
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite chunks are judged in the order they take the only write lock")
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+    alone = devices(database, world, 4, room="MQ-F18-B", signing=False)
+    one_at_a_time = Ingestor(database.write_session, rules=ReadingJudge())
+    batch = [Incoming(body, "mqtt", topic) for topic, body in warming(alone, start)]
+    for first in range(0, len(batch), 10):
+        one_at_a_time.ingest(batch[first : first + 10])
+    expected = alerts_of(database, alone, start)
+    assert {(row[1], row[2]) for row in expected} >= {
+        ("temperature_band", "critical"),
+        ("sensor_disagreement", "critical"),
+    }
+
+    shared = devices(database, world, 4, signing=False)
+    small_chunks = settings.model_copy(update={"ingest_chunk_messages": 10})
+    judged_again = judge_readings.judged_again
+    with worker_thread(database, small_chunks, broker.url, writers=3) as worker:
+        worker.last_step_patience_s = 60.0  # every chunk in turn, however slow the machine
+        publisher = Publisher(broker.host, broker.port)
+        publisher.publish_all(warming(shared, start))
+        publisher.close()
+        wait_for(lambda: count(database, Reading, shared) >= len(batch), 60, "every reading")
+    assert worker.metrics.snapshot()["rules_failed"] == 0
+    # Judged on top of chunks not yet committed, which then committed: no room judged twice.
+    assert judge_readings.judged_again == judged_again
+    assert alerts_of(database, shared, start) == expected
 
 
 class FailingOnceWorker(IngestWorker):

@@ -5,10 +5,13 @@ that remembers nothing, must end where one worker does, on both databases."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from coldpledge.alerts.models import Alert, RuleConditionState, RuleRoomClock
 from coldpledge.iot.ingest import Incoming, Ingestor
@@ -110,6 +113,61 @@ def test_a_worker_whose_judgement_was_rolled_back_reads_the_states_again(
         runs.append(outcome(db, senders, start))
     assert runs[0] == runs[1]
     assert runs[0], "the warming probe still raised alerts"
+
+
+class CommitFails(Exception):
+    """The transaction fails as it commits (the database went away, say), after the rules ran."""
+
+
+def failing_commits(db: Transaction) -> Callable[[], Session]:
+    def session() -> Session:
+        found = db.session()
+
+        def fail() -> None:
+            raise CommitFails
+
+        found.commit = fail  # type: ignore[method-assign]
+        return found
+
+    return session
+
+
+def test_a_chunk_judged_on_top_of_one_that_was_rolled_back_is_judged_again_from_storage(
+    db: Transaction, world: World
+) -> None:
+    # The ingest worker judges a chunk ahead of its locks, on top of the memories the chunk before
+    # it left, before that one has committed (``ReadingJudge.judge_ahead``). Every fifth chunk
+    # here is judged, then its whole transaction rolled back; the next is judged ahead on those
+    # memories, and must be judged again from what is stored. The reference never sends those
+    # chunks at all.
+    runs = []
+    for hours, lose in ((4, False), (2, True)):
+        senders, start = probes(db, world), NOW - timedelta(hours=hours)
+        judge = ReadingJudge()
+        worker = Ingestor(db.session, clock=lambda: NOW, rules=judge)
+        failing = Ingestor(failing_commits(db), clock=lambda: NOW, rules=judge)
+        batch = messages(senders, start)
+        after_lost = 0  # chunks that come after a lost one
+        previous_lost = False
+        for index, first in enumerate(range(0, len(batch), 7)):
+            chunk = batch[first : first + 7]
+            if index % 5 == 4:
+                if lose:
+                    with pytest.raises(CommitFails):
+                        failing.ingest(chunk)
+                    previous_lost = True
+                continue
+            worker.ingest(chunk)
+            after_lost += previous_lost
+            previous_lost = False
+        assert judge.judged_again == after_lost, "each chunk after a lost one was judged again, no other"
+        assert not lose or after_lost >= 5
+        runs.append(outcome(db, senders, start))
+    assert runs[0] == runs[1]
+    assert {(row[1], row[2]) for row in runs[0]} >= {
+        ("temperature_band", "critical"),
+        ("sensor_disagreement", "critical"),
+    }
 
 
 def test_a_worker_that_rebuilds_the_states_for_every_chunk_ends_with_the_alerts_of_one_that_remembers(

@@ -16,9 +16,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
@@ -41,6 +42,17 @@ Transport = Literal["mqtt", "http"]
 MAX_DEAD_LETTER_BYTES = 65_536
 _FAULT_CODES = {None: 0, "sentinel_value": 1, "out_of_physical_range": 2}
 DEVICE_LOCK_CLASS = 7302  # advisory lock class for per-device rollup updates on PostgreSQL
+
+
+@runtime_checkable
+class JudgedAhead(Protocol):
+    """Rules that can judge a chunk's readings before its locks are taken
+    (``rules.service.ReadingJudge``): ``judge_ahead`` returns what writes the judgement, called
+    later in the same transaction."""
+
+    def __call__(self, uow: UnitOfWork, rows: Sequence[Row]) -> object: ...
+
+    def judge_ahead(self, uow: UnitOfWork, rows: Sequence[Row]) -> Callable[[], object]: ...
 
 
 @dataclass(frozen=True)
@@ -221,15 +233,18 @@ class Ingestor:
         self.rules = rules
 
     def ingest(
-        self, chunk: Sequence[Incoming], *, before_last_step: Callable[[], None] | None = None
+        self,
+        chunk: Sequence[Incoming],
+        *,
+        in_turn: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> list[Outcome]:
         """Store a chunk in one transaction; the outcomes are in the chunk's order.
-        ``before_last_step`` is called, on PostgreSQL, before the devices' locks are taken for the
-        last step (rollups, latest values, last seen, then the rules): the worker orders its
-        writers' last steps there."""
+        On PostgreSQL, the rules judge the new readings ahead (``JudgedAhead``) inside
+        ``in_turn()``, before the devices' locks are taken for the last step (rollups, latest
+        values, last seen, then the rules' writes): the worker orders its writers' chunks there."""
         uow = UnitOfWork(self.write_session, clock=self.clock)
         with uow:
-            outcomes = self._ingest(uow, chunk, before_last_step)
+            outcomes = self._ingest(uow, chunk, in_turn)
             uow.commit()
         self.metrics.add(outcomes)
         return outcomes
@@ -244,7 +259,10 @@ class Ingestor:
         self.metrics.add([Outcome("dead_letter", reason=reason, detail=detail)])
 
     def _ingest(
-        self, uow: UnitOfWork, chunk: Sequence[Incoming], before_last_step: Callable[[], None] | None = None
+        self,
+        uow: UnitOfWork,
+        chunk: Sequence[Incoming],
+        in_turn: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> list[Outcome]:
         session = uow.session
         now = uow.now()
@@ -377,10 +395,11 @@ class Ingestor:
             )
         if postgresql:
             # Last, and only this under the devices' locks: what follows from the new readings
-            # (rollups, latest values, last seen). Everything before it overlaps the chunk that
-            # holds them now.
-            if before_last_step is not None:
-                before_last_step()
+            # (rollups, latest values, last seen, the rules' writes). Everything before it overlaps
+            # the chunk that holds them now; so does judging the readings, which only needs the
+            # chunk before this one judged (``JudgedAhead``).
+            with in_turn() if in_turn is not None else nullcontext():
+                finish = self._judge_ahead(uow, new_rows)
             self._lock_devices(session, stored)
             if counts:
                 ingest_sql.fold_new_readings(session, now)
@@ -389,20 +408,33 @@ class Ingestor:
                 [(device_id, item.message.seq, _skew_ms(item, now)) for device_id, item in senders.items()],
                 now,
             )
-        if self.rules is not None and new_rows:
-            self._apply_rules(uow, new_rows)
+        else:
+            finish = self._judge_ahead(uow, new_rows)
+        if finish is not None:
+            self._guarded(uow, finish, len(new_rows))
         return outcomes
 
-    def _apply_rules(self, uow: UnitOfWork, new_rows: list[Row]) -> None:
+    def _judge_ahead(self, uow: UnitOfWork, new_rows: list[Row]) -> Callable[[], object] | None:
+        """What writes the rules' judgement of the new readings, judged now if the rules can
+        (``JudgedAhead``); None when there is nothing to judge, or judging failed."""
+        rules = self.rules
+        if rules is None or not new_rows:
+            return None
+        if not isinstance(rules, JudgedAhead):
+            return lambda: rules(uow, new_rows)
+        finish: list[Callable[[], object]] = []
+        self._guarded(uow, lambda: finish.append(rules.judge_ahead(uow, new_rows)), len(new_rows))
+        return finish[0] if finish else None
+
+    def _guarded(self, uow: UnitOfWork, step: Callable[[], object], readings: int) -> None:
         """The rules run under a savepoint: should they fail, the readings are still stored and
         acknowledged (losing them, or redelivering them for ever, would be worse than a late
         alert), and the failure is logged and counted."""
-        assert self.rules is not None
         try:
             with uow.savepoint():
-                self.rules(uow, new_rows)
+                step()
         except Exception:
-            log.exception("the rules failed on %d readings; the readings are stored", len(new_rows))
+            log.exception("the rules failed on %d readings; the readings are stored", readings)
             self.metrics.rules_did_fail()
 
     def _judge(

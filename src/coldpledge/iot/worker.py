@@ -28,7 +28,8 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,7 +73,8 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
-# How long a chunk waits for the one taken before it to begin its last step (``IngestWorker._store``).
+# How long a chunk waits for the one taken before it to have its readings judged
+# (``IngestWorker._store``).
 LAST_STEP_PATIENCE_S = 2.0
 
 
@@ -80,7 +82,7 @@ class AckTurns:
     """Tickets for chunks, drawn in the order they are taken from the inbox, and the turns in which
     their messages are acknowledged: a ticket's turn comes when every earlier ticket is done, that
     is acknowledged or given up. (The same turns, with tickets drawn from another, order the
-    chunks' last steps: ``IngestWorker.last_steps``.)"""
+    judging of the chunks' readings: ``IngestWorker.last_steps``.)"""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
@@ -171,8 +173,8 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._taking = threading.Lock()  # one writer at a time takes a chunk and its ticket
         self.turns = AckTurns()
-        # The chunks' last steps (the devices' locks, then rollups and the rules), in the order the
-        # chunks were taken: see ``_store``.
+        # The chunks' readings judged (ahead of their last steps: the devices' locks, rollups and
+        # the rules' writes), in the order the chunks were taken: see ``_store``.
         self.last_steps = AckTurns()
         self.last_step_patience_s = LAST_STEP_PATIENCE_S
         self.generation = 0
@@ -322,22 +324,24 @@ class IngestWorker:
 
         Two writers' chunks hold readings of the same devices, the later chunk's newer. Should the
         later one reach the rules first, every reading of the earlier would come late, and every
-        rule state replay its window (``rules.stream``): so a chunk takes its last step only
-        after the chunk taken before it has begun its own, or given up. For speed only, and so
-        not for ever: a chunk whose earlier one is held up (say behind a row the later one has
-        just inserted) goes on after ``LAST_STEP_PATIENCE_S``, and its readings are judged
-        late, correctly."""
+        rule state replay its window (``rules.stream``): so a chunk's readings are judged (ahead
+        of its last step, ``Ingestor.ingest``) only after the chunk taken before it has had its
+        own judged, or given up. For speed only, and so not for ever: a chunk whose earlier one is
+        held up (say behind a row the later one has just inserted) goes on after
+        ``LAST_STEP_PATIENCE_S``, and its readings are judged late, correctly."""
 
-        def last_step() -> None:
+        @contextmanager
+        def in_turn() -> Iterator[None]:
             self.last_steps.wait_turn(ticket, stop, timeout=self.last_step_patience_s)
-            self.last_steps.done(ticket)
+            try:
+                yield
+            finally:
+                self.last_steps.done(ticket)
 
         delay = 0.5
         while not stop.is_set():
             try:
-                self.ingestor.ingest(
-                    [Incoming(d.payload, "mqtt", d.topic) for d in chunk], before_last_step=last_step
-                )
+                self.ingestor.ingest([Incoming(d.payload, "mqtt", d.topic) for d in chunk], in_turn=in_turn)
                 return True
             except (OperationalError, DBAPIError) as error:
                 if _is_data_error(error):

@@ -38,7 +38,7 @@ from coldpledge.config import Settings
 from coldpledge.inventory.models import Seal
 from coldpledge.iot.models import Device, Reading
 from coldpledge.iot.payload import METRICS_BY_CODE
-from coldpledge.rules.conditions import from_ms, to_ms
+from coldpledge.rules.conditions import Transition, from_ms, to_ms
 from coldpledge.rules.policies import effective_policies
 from coldpledge.rules.room import RoomContext, RoomRules, StateKey
 from coldpledge.rules.stream import Point, RuleState
@@ -83,6 +83,24 @@ class _RoomMemory:
     settled: dict[StateKey, tuple[int, int | None]] = field(default_factory=dict)
 
 
+@dataclass
+class _Ahead:
+    """A chunk judged ahead of its locks (``ReadingJudge.judge_ahead``), to be written at finish."""
+
+    database: str
+    rows: Sequence[Sequence[Any]]
+    version: int  # what the judged rooms' clocks will show
+    by_room: dict[int, list[Sequence[Any]]] = field(default_factory=lambda: defaultdict(list))
+    rooms: list[int] = field(default_factory=list)  # the rooms judged, in id order
+    settings: dict[int, _RoomSetting] = field(default_factory=dict)
+    rules: dict[int, RoomRules] = field(default_factory=dict)
+    # The version each room's clock showed when its judgement started (None: no clock yet).
+    expected: dict[int, int | None] = field(default_factory=dict)
+    transitions: dict[int, list[Transition]] = field(default_factory=dict)
+    documents: dict[int, dict[StateKey, bytes]] = field(default_factory=dict)
+    elsewhere: set[int] = field(default_factory=set)  # rooms that judged some of these states last
+
+
 class ReadingJudge:
     """Judges newly stored readings (see ``judge_readings``).
 
@@ -92,10 +110,18 @@ class ReadingJudge:
     readings; when it shows another version than the worker's memory of the room (another worker
     on the shared subscription judged the room, or the transaction that made the memory was
     rolled back), or the room's devices changed, the memory is dropped, and each state the chunk
-    needs is read again and its points rebuilt from ``readings`` (one query for the chunk). Under
-    the room's advisory lock nothing changes between that check and the writes. Safe for the
-    worker's writer threads: a room's memory is taken out while a transaction uses it, and the
-    room's lock keeps a second one from needing it meanwhile."""
+    needs is read again and its points rebuilt from ``readings`` (one query for the chunk).
+
+    A chunk is judged in two steps. ``judge_ahead`` judges it in memory, before the transaction
+    takes its locks (the ingest worker's writers do this in the order their chunks were taken, so
+    that a chunk is judged on top of the one before it while that one is still being written),
+    and puts the memories back marked with the version the clocks will show. ``finish``, under
+    the rooms' advisory locks, moves the clocks on and looks at what they showed before: a room
+    whose clock showed another version than the judgement started from (the chunk before was
+    rolled back, or another worker judged the room meanwhile) is judged again there, from
+    storage; then the alerts and states are written. Under the rooms' locks nothing changes
+    between that check and the writes. Safe for the worker's writer threads: a room's memory is
+    taken out while a judgement uses it, and the clocks' check catches any other order."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity  # rule states kept in memory, at most
@@ -105,41 +131,102 @@ class ReadingJudge:
         self._rules: dict[int, tuple[Any, RoomRules]] = {}
         self._settings: dict[str, _KnownSettings] = {}  # per database
         self.rebuilt = 0  # states read again and rebuilt from readings (for tests and metrics)
+        self.judged_again = 0  # rooms whose judgement ahead was stale at finish (for tests and metrics)
 
     def __call__(self, uow: UnitOfWork, rows: Sequence[Sequence[Any]]) -> list[Alert]:
         """Judge newly stored readings, rows as ingest stores them (``device_id, metric, ts,
         value_u, fault, ...``); returns the alerts they opened, moved or resolved."""
-        if not rows:
-            return []
-        session = uow.session
+        return self.judge_ahead(uow, rows)()
+
+    def judge_ahead(self, uow: UnitOfWork, rows: Sequence[Sequence[Any]]) -> Callable[[], list[Alert]]:
+        """Judge the readings in memory, without locks; what it returns writes the judgement
+        (judging again any room found stale) and returns the alerts. Call that later in the same
+        transaction: nothing is written before."""
+        ahead = self._ahead(uow.session, rows)
+        return lambda: self._finish(uow, ahead)
+
+    def _ahead(self, session: Session, rows: Sequence[Sequence[Any]]) -> _Ahead:
         database = str(session.get_bind().engine.url)
+        ahead = _Ahead(database, rows, random.getrandbits(62))
+        if not rows:
+            return ahead
         known = self._known(session, database)
         room_of = known.rooms_of(session, {row[0] for row in rows})
-        by_room: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for row in rows:
             room_id = room_of.get(row[0])
             if room_id is not None:
-                by_room[room_id].append(row)
-        rooms = sorted(by_room)
-        lock_rooms(session, rooms)
-        settings, registered = known.settings_of(session, rooms)
-        rooms = [room for room in rooms if room in settings]
-        now = uow.now()
-        version = random.getrandbits(62)
-        clocks = _bump_clocks(session, rooms, version, now)
+                ahead.by_room[room_id].append(row)
+        settings, registered = known.settings_of(session, sorted(ahead.by_room))
+        ahead.settings = settings
+        ahead.rooms = sorted(settings)
         memories: dict[int, _RoomMemory] = {}
-        rules: dict[int, RoomRules] = {}
-        needed: dict[int, set[StateKey]] = {}
-        for room_id in rooms:
-            rules[room_id] = self._room_rules(room_id, settings[room_id], registered.get(room_id, {}))
-            memories[room_id] = self._take(database, room_id, clocks.get(room_id), settings[room_id].devices)
-            needed[room_id] = rules[room_id].keys_for(by_room[room_id])
-        self._recall(session, rows, rules, memories, needed, settings, now)
+        fresh: list[int] = []
+        for room_id in ahead.rooms:
+            setting = settings[room_id]
+            ahead.rules[room_id] = self._room_rules(room_id, setting, registered.get(room_id, {}))
+            memory = self._take(database, room_id, setting.devices)
+            if memory is None:
+                fresh.append(room_id)
+                memory = _RoomMemory(0, frozenset(setting.devices))
+            else:
+                ahead.expected[room_id] = memory.version
+            memories[room_id] = memory
+        # Read before the states are: should another transaction judge the room after this read,
+        # its clock shows another version at finish, and the room is judged again there.
+        ahead.expected.update(dict.fromkeys(fresh))
+        ahead.expected.update(_read_clocks(session, fresh))
+        self._judge_rooms(session, ahead, ahead.rooms, memories)
+        for room_id in ahead.rooms:
+            memories[room_id].version = ahead.version
+            self._put(database, room_id, memories[room_id])
+        return ahead
+
+    def _finish(self, uow: UnitOfWork, ahead: _Ahead) -> list[Alert]:
+        if not ahead.rooms:
+            return []
+        session = uow.session
+        now = uow.now()
+        lock_rooms(session, ahead.rooms)
+        before = _bump_clocks(session, ahead.rooms, ahead.version, now)
+        stale = [room_id for room_id in ahead.rooms if before.get(room_id) != ahead.expected[room_id]]
+        if stale:
+            # Judged again from storage under the locks, and given a version of their own: a later
+            # chunk judged ahead on top of this one's memories of these rooms must find them stale.
+            self.judged_again += len(stale)
+            version = random.getrandbits(62)
+            memories = {
+                room_id: _RoomMemory(version, frozenset(ahead.settings[room_id].devices)) for room_id in stale
+            }
+            self._judge_rooms(session, ahead, stale, memories)
+            _bump_clocks(session, stale, version, now)
+            for room_id in stale:
+                self._put(ahead.database, room_id, memories[room_id])
+        if ahead.elsewhere:
+            # The states these rows name were judged last in another room (a device moved here):
+            # that room's memories elsewhere may hold them, so its clock moves too.
+            _bump_clocks(session, sorted(ahead.elsewhere), random.getrandbits(62), now)
         touched: list[Alert] = []
         documents: dict[StateKey, bytes] = {}
+        for room_id in ahead.rooms:
+            documents.update(ahead.documents[room_id])
+            touched.extend(
+                apply_transitions(uow, ahead.transitions[room_id], scope=AlertScope(room_id=room_id))
+            )
+        _store(session, documents, now)
+        return touched
+
+    def _judge_rooms(
+        self, session: Session, ahead: _Ahead, rooms: list[int], memories: dict[int, _RoomMemory]
+    ) -> None:
+        """Judge these rooms' readings on top of their memories, noting in ``ahead`` each room's
+        transitions and the states to store."""
+        needed = {room_id: ahead.rules[room_id].keys_for(ahead.by_room[room_id]) for room_id in rooms}
+        self._recall(session, ahead, memories, needed)
         for room_id in rooms:
             memory = memories[room_id]
-            changed, transitions = rules[room_id].evaluate(memory.states, by_room[room_id])
+            rules = ahead.rules[room_id]
+            documents = ahead.documents[room_id] = {}
+            changed, ahead.transitions[room_id] = rules.evaluate(memory.states, ahead.by_room[room_id])
             for key, state in changed.items():
                 memory.states[key] = state
                 if not state.dirty:
@@ -157,18 +244,10 @@ class ReadingJudge:
                 state.dirty = False
                 if memory.stored.get(key) != encoded:
                     memory.stored[key] = documents[key] = encoded
-                    if settled and key[1] != rules[room_id].room_subject:
+                    if settled and key[1] != rules.room_subject:
                         memory.settled[key] = (state.late_ignored, floor)
                     else:
                         memory.settled.pop(key, None)
-            touched.extend(apply_transitions(uow, transitions, scope=AlertScope(room_id=room_id)))
-        _store(session, documents, now)
-        # Should anything above fail, the memories are not put back: the next chunk starts from
-        # what is stored. Should the transaction fail later, their version is not the clock's.
-        for room_id in rooms:
-            memories[room_id].version = version
-            self._put(database, room_id, memories[room_id])
-        return touched
 
     def _known(self, session: Session, database: str) -> _KnownSettings:
         """What this process knows of the rooms' settings, if nothing changed since it learnt it
@@ -179,15 +258,15 @@ class ReadingJudge:
             known = self._settings[database] = _KnownSettings(fingerprint)
         return known
 
-    def _take(self, database: str, room_id: int, version: int | None, devices: dict[int, str]) -> _RoomMemory:
-        """The memory of the room if it is current, else an empty one."""
-        wanted = frozenset(devices)
+    def _take(self, database: str, room_id: int, devices: dict[int, str]) -> _RoomMemory | None:
+        """The memory of the room, unless there is none or it was of other devices. Whether it is
+        current the room's clock tells at finish."""
         with self._lock:
             memory = self._memory.pop((database, room_id), None)
             if memory is not None:
                 self._held -= len(memory.states)
-        if memory is None or version is None or memory.version != version or memory.devices != wanted:
-            return _RoomMemory(version or 0, wanted)
+        if memory is None or memory.devices != frozenset(devices):
+            return None
         return memory
 
     def _put(self, database: str, room_id: int, memory: _RoomMemory) -> None:
@@ -195,6 +274,9 @@ class ReadingJudge:
         if size > self.capacity:
             return
         with self._lock:
+            replaced = self._memory.pop((database, room_id), None)  # a room judged again at finish
+            if replaced is not None:
+                self._held -= len(replaced.states)
             if self._held + size > self.capacity:
                 self._memory.clear()
                 self._held = 0
@@ -204,12 +286,9 @@ class ReadingJudge:
     def _recall(
         self,
         session: Session,
-        rows: Sequence[Sequence[Any]],
-        rules: dict[int, RoomRules],
+        ahead: _Ahead,
         memories: dict[int, _RoomMemory],
         needed: dict[int, set[StateKey]],
-        settings: dict[int, _RoomSetting],
-        now: datetime,
     ) -> None:
         """The states the chunk needs and the memories lack: read from ``rule_condition_states``
         and their points rebuilt from ``readings`` (the chunk's own readings left out: they are
@@ -221,6 +300,7 @@ class ReadingJudge:
         wanted = [key for keys in missing.values() for key in keys]
         if not wanted:
             return
+        rules, settings = ahead.rules, ahead.settings
         stored = _load_durable(session, wanted)
         floors: dict[int, int] = {}
         for room_id, keys in missing.items():
@@ -236,7 +316,7 @@ class ReadingJudge:
                         floors[device] = floor
         points: dict[StateKey, list[Point]] = defaultdict(list)
         if floors:
-            fresh = {(row[0], row[1], row[2]) for row in rows}
+            fresh = {(row[0], row[1], row[2]) for row in ahead.rows}
             room_of = {device: room_id for room_id in missing for device in settings[room_id].devices}
             for device, metric, ts, value_u, fault in _stored_readings(session, floors):
                 if (device, metric, ts) in fresh:
@@ -259,15 +339,8 @@ class ReadingJudge:
                 if not state.dirty and key[1] != rules[room_id].room_subject and state.settled():
                     memory.settled[key] = (state.late_ignored, data["floor"])
                 self.rebuilt += 1
-            # The states these rows name were judged last in another room (a device moved here):
-            # that room's memories elsewhere may hold them, so its clock moves too.
-            elsewhere = {
-                data["room"]
-                for key in keys
-                if (data := stored.get(key)) is not None and data.get("room") not in (None, room_id)
-            }
-            if elsewhere:
-                _bump_clocks(session, sorted(elsewhere), random.getrandbits(62), now)
+                if (room := data.get("room")) not in (None, room_id):
+                    ahead.elsewhere.add(room)
 
     def _room_rules(self, room_id: int, setting: _RoomSetting, registered: dict[int, int]) -> RoomRules:
         """Built again only when the room's policy, seal, windows or devices changed."""
@@ -532,11 +605,7 @@ def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime)
             {"rooms": rooms, "version": version, "at": at},
         ).all()
         return dict(found)
-    clocks = dict(
-        session.execute(
-            select(RuleRoomClock.room_id, RuleRoomClock.version).where(RuleRoomClock.room_id.in_(rooms))
-        ).all()
-    )
+    clocks = _read_clocks(session, rooms)
     statement = sqlite_insert(RuleRoomClock).values(
         [{"room_id": room_id, "version": version, "updated_at": at} for room_id in rooms]
     )
@@ -547,6 +616,17 @@ def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime)
         )
     )
     return clocks
+
+
+def _read_clocks(session: Session, rooms: list[int]) -> dict[int, int]:
+    """The versions these rooms' clocks show (rooms without a clock yet left out)."""
+    if not rooms:
+        return {}
+    return dict(
+        session.execute(
+            select(RuleRoomClock.room_id, RuleRoomClock.version).where(RuleRoomClock.room_id.in_(rooms))
+        ).all()
+    )
 
 
 def _load_durable(session: Session, keys: list[StateKey]) -> dict[StateKey, dict[str, Any]]:
