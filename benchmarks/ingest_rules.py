@@ -2,7 +2,8 @@
 batches (50 readings a message), rules off and on, alternating chunk by chunk between two twin
 sets of devices that send the same values, so both see the same database and the same load.
 Worker CPU (``time.process_time``) and wall time per reading, medians over the chunks after the
-first; JSON on standard output.
+first, and ``locked_ms``: how long a chunk holds its devices' locks (from taking them to commit),
+the part of a chunk that the worker's writers take one at a time; JSON on standard output.
 
     PYTHONPATH=. .venv/bin/python -m benchmarks.ingest_rules [--database URL] [--gateways 21]
         [--steps 120] [--chunk 500] [--hot] [--profile FILE]
@@ -22,6 +23,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -74,6 +76,16 @@ def streams(
     return ordered
 
 
+def noting_when(step: Callable[..., None], at: list[float]) -> Callable[..., None]:
+    """``step``, noting in ``at[0]`` when it was called."""
+
+    def noted(*args: object) -> None:
+        at[0] = time.perf_counter()
+        step(*args)
+
+    return noted
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--database", default=PG)
@@ -94,9 +106,12 @@ def main() -> None:
         print("setup", round(time.monotonic() - t0, 1), file=sys.stderr)
         ing_off = Ingestor(database.write_session, rules=None)
         ing_on = Ingestor(database.write_session, rules=judge_readings)
+        locked_at = [0.0]
+        for ing in (ing_off, ing_on):
+            ing._lock_devices = noting_when(ing._lock_devices, locked_at)  # type: ignore[method-assign]
         gc.freeze()
         gc.set_threshold(*INGEST_GC_THRESHOLDS)  # as ``coldpledge ingest`` runs
-        per: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+        per: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
         profiler = cProfile.Profile() if args.profile else None
         n = args.chunk
         for first in range(0, len(off), n):
@@ -113,13 +128,15 @@ def main() -> None:
                 if profiler:
                     profiler.disable()
                 if first > 0:  # skip warm-up chunk
-                    per[name].append(((c1 - c0) * 1e6 / readings, (w1 - w0) * 1e6 / readings))
+                    locked_ms = (w1 - locked_at[0]) * 1e3
+                    per[name].append(((c1 - c0) * 1e6 / readings, (w1 - w0) * 1e6 / readings, locked_ms))
         res: dict[str, object] = {}
         for name, xs in per.items():
             if xs:
                 res[name] = {
                     "cpu_us_per_reading": round(statistics.median(x[0] for x in xs), 2),
                     "wall_us_per_reading": round(statistics.median(x[1] for x in xs), 2),
+                    "locked_ms": round(statistics.median(x[2] for x in xs), 1),
                     "chunks": len(xs),
                 }
         if "on" in res and "off" in res:
