@@ -38,11 +38,14 @@ Times run from the first publish to the last message received (baselines) or com
 start-up and the last chunk. ``time_ratio`` is ingest time over baseline time, so 1.0 would be
 free. The worker's resident memory is sampled from ``/proc/PID/status`` (VmRSS) with the
 progress; its peak (VmHWM) is read before it stops. CPU seconds of the worker, broker and
-subscriber come from ``/proc/PID/stat``; ``machine_busy_cores`` is how many of the cores were busy
-during the run (``/proc/stat``), since the database server, publishers and any other work on the
-machine share them; CPU microseconds per message or reading are the figures least disturbed by
-other work on the machine. With ``--profile DIR`` py-spy samples the worker during each ingest run
-(``DIR/SCENARIO.txt``, collapsed stacks) and the JSON lists the functions with the most samples.
+subscriber come from ``/proc/PID/stat``, and on PostgreSQL those of the database server's
+processes on this machine (``database_cpu_s``; with the worker's,
+``worker_and_database_cpu_us_per_reading``: the server does the readings' inserts and rollups in
+SQL); ``machine_busy_cores`` is how many of the cores were busy during the run (``/proc/stat``),
+since the database server, publishers and any other work on the machine share them; CPU
+microseconds per message or reading are the figures least disturbed by other work on the machine.
+With ``--profile DIR`` py-spy samples the worker during each ingest run (``DIR/SCENARIO.txt``,
+collapsed stacks) and the JSON lists the functions with the most samples.
 ``code`` names the commit measured and the product files that differed from it.
 """
 
@@ -376,7 +379,10 @@ def ingest(
         ]
         worker = workers[0]
         publishers = bench.publishers(files)
-        watch = Watch({f"worker{i}": w.pid for i, w in enumerate(workers)} | {"broker": bench.broker_pid})
+        watch = Watch(
+            {f"worker{i}": w.pid for i, w in enumerate(workers)} | {"broker": bench.broker_pid},
+            database=database.dialect == "postgresql",
+        )
         publishers.go()
         spy = start_profile(bench.args.py_spy, worker.pid, profile) if profile else None
         changed, seen = time.monotonic(), (0, 0)
@@ -454,6 +460,10 @@ def scenario(
     stored = ingest(bench, files, readings, messages, profile)
     stored["worker_cpu_us_per_message"] = round(1e6 * stored["worker_cpu_s"] / messages)
     stored["worker_cpu_us_per_reading"] = round(1e6 * stored["worker_cpu_s"] / readings, 2)
+    if "database_cpu_s" in stored:
+        # What ingesting costs the machine: the worker and the database server doing its SQL.
+        both = stored["worker_cpu_s"] + stored["database_cpu_s"]
+        stored["worker_and_database_cpu_us_per_reading"] = round(1e6 * both / readings, 2)
     stored["rules_on_ingest"] = bench.rules
     stored["alerts_opened"] = alert_count(bench.database) - alerts_before
     for path in files:
@@ -776,6 +786,17 @@ def main() -> None:
                             "ingest_seconds": round(on["seconds"] / off["seconds"], 3),
                             "worker_cpu_per_reading": round(
                                 on["worker_cpu_us_per_reading"] / off["worker_cpu_us_per_reading"], 3
+                            ),
+                            **(
+                                {
+                                    "worker_and_database_cpu_per_reading": round(
+                                        on["worker_and_database_cpu_us_per_reading"]
+                                        / off["worker_and_database_cpu_us_per_reading"],
+                                        3,
+                                    )
+                                }
+                                if "worker_and_database_cpu_us_per_reading" in on
+                                else {}
                             ),
                         },
                     }

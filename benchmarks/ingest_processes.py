@@ -271,15 +271,34 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def database_server_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process on this machine (the postmaster, its
+    backends and helpers), by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
 @dataclass
 class Watch:
     """CPU seconds of some processes, and how many of the machine's cores were busy, from the
-    moment it is made until ``stop``."""
+    moment it is made until ``stop``. With ``database``, also the CPU of the PostgreSQL server
+    on this machine (``database_cpu_s``): the processes living at ``stop``, less what each had at
+    the start (a backend that ended in between is missed, one that began is counted whole)."""
 
     pids: dict[str, int]
+    database: bool = False
 
     def __post_init__(self) -> None:
         self.cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.server = database_server_cpu() if self.database else {}
         self.machine = _machine_ticks()
 
     def stop(self) -> dict[str, float]:
@@ -287,6 +306,11 @@ class Watch:
         figures = {
             f"{name}_cpu_s": round(cpu_seconds(pid) - self.cpu[name], 2) for name, pid in self.pids.items()
         }
+        if self.database:
+            server = database_server_cpu()
+            figures["database_cpu_s"] = round(
+                sum(seconds - self.server.get(pid, 0.0) for pid, seconds in server.items()), 2
+            )
         busy_share = (busy - self.machine[0]) / max(1, total - self.machine[1])
         figures["machine_busy_cores"] = round((os.cpu_count() or 1) * busy_share, 2)
         return figures
