@@ -9,7 +9,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from coldpledge.alerts.models import Alert
 from coldpledge.iot import payload
 from coldpledge.iot.models import DeviceKind
 from coldpledge.iot.registry import Registered, register
@@ -111,3 +114,26 @@ def new_device(
         **fields,
     )
     return Sender(register(uow, principal, data), key)
+
+
+# A probe's minutes in a frozen room whose compressor fails for a while: past -18 °C, then -15 °C,
+# and back (the rules tests feed it to one probe of three or four, the others at -20 °C).
+WARMING = [-20.0] * 10 + [-17.0] * 35 + [-14.0] * 15 + [-20.0] * 10
+
+
+def alerts_on(session: Session, senders: list[Sender], start: datetime) -> list[tuple[Any, ...]]:
+    """The alerts on these devices, by the device's position in ``senders``, with their times
+    from ``start``: what two runs of the same readings on twin devices can be compared by."""
+    position = {f"device:{sender.id}": index for index, sender in enumerate(senders)}
+    return sorted(
+        (
+            position[alert.subject],
+            alert.rule,
+            alert.severity,
+            alert.status,
+            alert.condition,
+            alert.first_transition_at - start,
+            alert.triggered_at - start if alert.triggered_at else None,
+        )
+        for alert in session.scalars(select(Alert).where(Alert.subject.in_(position)))
+    )

@@ -30,7 +30,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from coldpledge.alerts.models import Alert
 from coldpledge.config import Settings
 from coldpledge.db import Database
 from coldpledge.errors import Conflict
@@ -46,7 +45,7 @@ from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import TemperatureClass
 from coldpledge.warehouses.schemas import RoomIn, WarehouseIn
-from tests.iot import Sender, new_device, reading
+from tests.iot import WARMING, Sender, alerts_on, new_device, reading
 from tests.mqtt import MosquittoBroker, mosquitto, system_broker
 from tests.support import wait_for
 from tests.world import World
@@ -531,27 +530,12 @@ def test_chunks_take_their_last_step_in_the_order_they_were_taken_whichever_is_r
 
 
 def alerts_of(database: Database, senders: list[Sender], start: datetime) -> list[tuple[Any, ...]]:
-    """The alerts on these probes, by probe position, with times from ``start``."""
-    position = {f"device:{sender.id}": index for index, sender in enumerate(senders)}
     with database.reading() as session:
-        return sorted(
-            (
-                position[alert.subject],
-                alert.rule,
-                alert.severity,
-                alert.status,
-                alert.condition,
-                alert.first_transition_at - start,
-                alert.triggered_at - start if alert.triggered_at else None,
-            )
-            for alert in session.scalars(select(Alert).where(Alert.subject.in_(position)))
-        )
+        return alerts_on(session, senders, start)
 
 
 def warming(senders: list[Sender], start: datetime) -> list[tuple[str, bytes]]:
-    """A reading a minute for 70 minutes; the first probe warms past -18 °C, then -15 °C, and
-    cools again, while the others stay at -20 °C."""
-    curve = [-20.0] * 10 + [-17.0] * 35 + [-14.0] * 15 + [-20.0] * 10
+    """A reading a minute; the first probe follows ``WARMING``, the others stay at -20 °C."""
     return [
         (
             sender.topic,
@@ -560,7 +544,7 @@ def warming(senders: list[Sender], start: datetime) -> list[tuple[str, bytes]]:
                 sent_at=start + timedelta(minutes=minute),
             ),
         )
-        for minute, value in enumerate(curve)
+        for minute, value in enumerate(WARMING)
         for index, sender in enumerate(senders)
     ]
 

@@ -19,12 +19,10 @@ from coldpledge.iot.registry import bind
 from coldpledge.iot.schemas import BindIn
 from coldpledge.rules.service import ReadingJudge
 from tests.conftest import TestDB as Transaction
-from tests.iot import Sender, new_device, reading
+from tests.iot import WARMING, Sender, alerts_on, new_device, reading
 from tests.world import World
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-# The first probe warms past -18 °C and then -15 °C while its two neighbours stay at -20 °C.
-WARMING = [-20.0] * 10 + [-17.0] * 35 + [-14.0] * 15 + [-20.0] * 10
 
 
 def probes(db: Transaction, world: World) -> list[Sender]:
@@ -43,21 +41,8 @@ def messages(senders: list[Sender], start: datetime) -> list[Incoming]:
 
 def outcome(db: Transaction, senders: list[Sender], start: datetime) -> list[tuple[Any, ...]]:
     """The alerts on the probes, by probe position and with times from the start of the run."""
-    position = {f"device:{sender.id}": index for index, sender in enumerate(senders)}
     with db.reader() as session:
-        alerts = session.scalars(select(Alert).where(Alert.subject.in_(position)).order_by(Alert.id)).all()
-        return sorted(
-            (
-                position[alert.subject],
-                alert.rule,
-                alert.severity,
-                alert.status,
-                alert.condition,
-                alert.first_transition_at - start,
-                alert.triggered_at - start if alert.triggered_at else None,
-            )
-            for alert in alerts
-        )
+        return alerts_on(session, senders, start)
 
 
 def test_two_workers_judging_a_room_in_turn_end_with_the_alerts_of_one(db: Transaction, world: World) -> None:
