@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ Transport = Literal["mqtt", "http"]
 MAX_DEAD_LETTER_BYTES = 65_536
 _FAULT_CODES = {None: 0, "sentinel_value": 1, "out_of_physical_range": 2}
 DEVICE_LOCK_CLASS = 7302  # advisory lock class for per-device rollup updates on PostgreSQL
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -422,20 +423,19 @@ class Ingestor:
             return None
         if not isinstance(rules, JudgedAhead):
             return lambda: rules(uow, new_rows)
-        finish: list[Callable[[], object]] = []
-        self._guarded(uow, lambda: finish.append(rules.judge_ahead(uow, new_rows)), len(new_rows))
-        return finish[0] if finish else None
+        return self._guarded(uow, lambda: rules.judge_ahead(uow, new_rows), len(new_rows))
 
-    def _guarded(self, uow: UnitOfWork, step: Callable[[], object], readings: int) -> None:
+    def _guarded(self, uow: UnitOfWork, step: Callable[[], _T], readings: int) -> _T | None:
         """The rules run under a savepoint: should they fail, the readings are still stored and
         acknowledged (losing them, or redelivering them for ever, would be worse than a late
-        alert), and the failure is logged and counted."""
+        alert), and the failure is logged and counted (then None)."""
         try:
             with uow.savepoint():
-                step()
+                return step()
         except Exception:
             log.exception("the rules failed on %d readings; the readings are stored", readings)
             self.metrics.rules_did_fail()
+            return None
 
     def _judge(
         self, session: Session, incoming: Incoming, message: wire.Message, devices: dict[str, DeviceInfo]
