@@ -53,7 +53,7 @@ def main() -> None:
     minute = [0]
 
     def chunk(minutes: int) -> list[tuple[Any, ...]]:
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for _ in range(minutes):
             moment = start + timedelta(minutes=minute[0])
             minute[0] += 1
