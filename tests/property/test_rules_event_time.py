@@ -82,6 +82,36 @@ def test_a_restart_between_any_two_chunks_loses_nothing(
     assert told(feed(chunked(rows, cuts), round_trip=True)[1]) == told(feed([rows])[1])
 
 
+HUMIDITY = 2
+
+
+def mixed_rows(levels: list[int], faults: list[bool], probes: int) -> list[Row]:
+    """``rows_of``, with faulty readings among them and every other probe also reading humidity
+    (judged by the sensor-fault rule alone, whose state then takes both of the probe's metrics)."""
+    rows = []
+    for minute, level in enumerate(levels):
+        moment = T0 + timedelta(minutes=minute)
+        for device in range(1, probes + 1):
+            fault = int(faults[(minute * probes + device) % len(faults)])
+            rows.append((device, 1, moment, round(LEVELS_C[(level + device) % len(LEVELS_C)] * 1e6), fault))
+            if device % 2 == 0:
+                rows.append(
+                    (device, HUMIDITY, moment, 85_000_000, int(faults[(minute + device) % len(faults)]))
+                )
+    return rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(series, st.lists(st.booleans(), min_size=1, max_size=40), st.integers(1, 4), sizes)
+def test_readings_of_several_metrics_and_faults_give_in_small_chunks_what_they_give_in_one(
+    levels: list[int], faults: list[bool], probes: int, cuts: list[int]
+) -> None:
+    """Small chunks hold one reading of a device's metric, which is fed to the device's states
+    without grouping; one chunk holds them all, grouped."""
+    rows = mixed_rows(levels, faults, probes)
+    assert told(feed(chunked(rows, cuts))[1]) == told(feed([rows])[1])
+
+
 @settings(max_examples=60, deadline=None)
 @given(series, st.integers(1, 4), sizes, st.randoms(use_true_random=False))
 def test_readings_shuffled_within_their_chunks_give_the_in_order_transitions(

@@ -89,6 +89,10 @@ class RoomRules:
         self._by_metric = {metric: (*rules, *self._everywhere) for metric, rules in by_metric.items()}
         self._device_refs: dict[int, str] = {}
         self._plans: dict[tuple[int, int], _Plan] = {}
+        # Per-device rules of one metric: a chunk feeds such a rule's state from one series only.
+        self._one_metric = frozenset(
+            id(rule) for rule in device_rules if rule.metrics is not None and len(rule.metrics) == 1
+        )
 
     def evaluate(
         self, states: Mapping[StateKey, RuleState], readings: Iterable[Sequence[Any]]
@@ -104,6 +108,7 @@ class RoomRules:
         # of a chunk share few moments: each is turned into milliseconds once.
         series: dict[tuple[int, int], list[Point]] = {}
         moments: dict[datetime, int] = {}
+        metrics_of: dict[int, int] = {}  # how many metrics each device has in the chunk
         for row in readings:
             device, metric, moment = row[0], row[1], row[2]
             ms = moments.get(moment)
@@ -112,26 +117,48 @@ class RoomRules:
             found = series.get((device, metric))
             if found is None:
                 found = series[(device, metric)] = []
+                metrics_of[device] = metrics_of.get(device, 0) + 1
             found.append((ms, device, row[3], row[4], metric))
         # A device's series is sorted once for all the rules it feeds, its spread taken once. A
         # group is "distinct" when no two of its points are of one device and moment: a device's
         # series whose moments differ, or a room rule's series of different devices, each so.
+        #
+        # A device's single reading of its only metric (most readings, at a moderate load: a chunk
+        # then holds one reading of each device) is fed to its per-device states at once, without
+        # a group: no other series of the chunk feeds those states.
         plans = self._plans
+        one_metric = self._one_metric
         groups: dict[StateKey, _Group] = {}
         room_devices: dict[StateKey, set[int]] = {}  # the devices a room rule's group holds
+        changed: dict[StateKey, RuleState] = {}
+        transitions: list[Transition] = []
         for pair, points in series.items():
             found_plan = plans.get(pair)
             plan, with_spread, _ = self._plan(*pair) if found_plan is None else found_plan
             if not plan:
                 continue  # not one of the room's devices
             device = pair[0]
-            if len(points) > 1:
+            single = len(points) == 1
+            if single:
+                distinct = True
+                if with_spread:
+                    point = points[0]
+                    spread: Spread | None = (None, None, True) if point[3] else (point[2], point[2], False)
+                else:
+                    spread = None
+            else:
                 points.sort()
                 distinct = len(set(map(_ts, points))) == len(points)
-            else:
-                distinct = True
-            spread = _spread(points) if with_spread else None
+                spread = _spread(points) if with_spread else None
+            alone = single and metrics_of[device] == 1
             for rule, key, per_device in plan:
+                if per_device and (alone or (single and id(rule) in one_metric)):
+                    state = states.get(key)
+                    if state is None:
+                        state = RuleState()
+                    state.feed(rule, points, transitions, spread, ordered=True, distinct=True)
+                    changed[key] = state
+                    continue
                 group = groups.get(key)
                 if per_device:
                     if group is None:
@@ -148,8 +175,6 @@ class RoomRules:
                     seen = room_devices[key]
                     group.distinct = group.distinct and distinct and device not in seen
                     seen.add(device)
-        changed: dict[StateKey, RuleState] = {}
-        transitions: list[Transition] = []
         for key, group in groups.items():
             state = states.get(key)
             if state is None:
