@@ -97,6 +97,24 @@ def test_a_fast_rise_fires_the_rate_of_rise_rule() -> None:
     assert rise == [("rate_of_rise", "firing", "major", 12)]
 
 
+def test_fed_a_reading_a_chunk_the_rate_of_rise_looks_back_to_sound_lows_and_not_to_faulty_ones() -> None:
+    """One reading a chunk takes the rule's quick look back (the new reading's spread against the
+    lowest earlier value); a faulty reading's value is no low to rise from."""
+    rules, states, told = frozen_room(), States(), []
+    rows = [reading(m, -20.0) for m in range(5)] + [reading(5 + m, -20.0 + 0.5 * m) for m in range(10)]
+    for row in rows:
+        told += run(rules, [row], states)[1]
+    assert [t for t in summary(told) if t[0] == "rate_of_rise"] == [("rate_of_rise", "firing", "major", 12)]
+
+    rules, states, told = frozen_room(), States(), []
+    rows = [reading(m, -20.0) for m in range(5)] + [reading(5, -40.0, fault=1)]
+    rows += [reading(6 + m, -19.5) for m in range(5)]
+    for row in rows:
+        told += run(rules, [row], states)[1]
+    assert [t for t in summary(told) if t[0] == "rate_of_rise"] == []
+    assert next(t for t in summary(told) if t[0] == "sensor_fault") == ("sensor_fault", "firing", "major", 5)
+
+
 def test_a_probe_moved_into_a_cold_box_while_the_room_warms_is_caught() -> None:
     rows = []
     for m in range(60):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -224,10 +225,14 @@ class RateOfRise(_DeviceRule):
             low, high, _ = spread
             if low is None or high is None:
                 return (self.subject(buffer[start]),)
+            floor = high - self.limit  # a sound value below it, new or looked back to, is met
+            if low < floor:
+                return None
             first = bisect_left(buffer, buffer[start][0] - self.span_ms, hi=start, key=_ts)
-            earlier = [point[2] for point in buffer[first:start] if not point[3]]
-            lowest = min(low, min(earlier)) if earlier else low
-            if high - lowest > self.limit:
+            # Every value looked back to, faulty ones too, in one step in C: nearly always enough.
+            if first == start or min(map(_value, islice(buffer, first, start))) >= floor:
+                return (self.subject(buffer[start]),)
+            if any(point[2] < floor and not point[3] for point in buffer[first:start]):
                 return None
             return (self.subject(buffer[start]),)
         values = [point[2] for point in buffer[start:] if not point[3]]
