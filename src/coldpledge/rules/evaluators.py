@@ -225,7 +225,7 @@ class RateOfRise(_DeviceRule):
             low, high, _ = spread
             if low is None or high is None:
                 return (self.subject(buffer[start]),)
-            floor = high - self.limit  # a sound value below it, new or looked back to, is met
+            floor = high - self.limit  # a rise to `high` from a sound value below it passes the limit
             if low < floor:
                 return None
             first = bisect_left(buffer, buffer[start][0] - self.span_ms, hi=start, key=_ts)
