@@ -9,11 +9,24 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from coldpledge.evidence.note import open_note, parse_checkpoint, parse_vkey
+
+# The demo's simulated gateways replay a day of readings into SQLite as it starts, and a request
+# can wait behind those writes longer than httpx's default five seconds on a slow machine.
+REQUEST_TIMEOUT_S = 30.0
+
+
+def get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=REQUEST_TIMEOUT_S, **kwargs)
+
+
+def post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=REQUEST_TIMEOUT_S, **kwargs)
 
 
 def free_port() -> int:
@@ -62,44 +75,44 @@ def demo(tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_demo_serves_its_logins_and_logs_its_seeded_history(demo: str) -> None:
-    token = httpx.post(f"{demo}/api/v1/auth/token", data={"username": "bank", "password": "coldpledge-demo"})
+    token = post(f"{demo}/api/v1/auth/token", data={"username": "bank", "password": "coldpledge-demo"})
     assert token.status_code == 200, token.text
     bank = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    receipts = httpx.get(f"{demo}/api/v1/receipts", headers=bank)
+    receipts = get(f"{demo}/api/v1/receipts", headers=bank)
     assert receipts.status_code == 200
     assert len(receipts.json()) > 0
 
     # The bank's credit line is active, and the fall in beef has put it under a margin call.
-    (facility,) = httpx.get(f"{demo}/api/v1/facilities", headers=bank).json()
+    (facility,) = get(f"{demo}/api/v1/facilities", headers=bank).json()
     assert facility["status"] == "active"
     assert facility["risk_state"] in {"warning", "margin_call"}
-    drawdowns = httpx.get(f"{demo}/api/v1/facilities/{facility['id']}/drawdowns", headers=bank).json()
+    drawdowns = get(f"{demo}/api/v1/facilities/{facility['id']}/drawdowns", headers=bank).json()
     assert {drawdown["status"] for drawdown in drawdowns} == {"active", "repaid"}
-    valuations = httpx.get(f"{demo}/api/v1/facilities/{facility['id']}/valuations", headers=bank).json()
+    valuations = get(f"{demo}/api/v1/facilities/{facility['id']}/valuations", headers=bank).json()
     assert len(valuations) >= 30
 
     # The worker beside the server sequences the seeded history and signs it within seconds.
     deadline = time.monotonic() + 30
-    checkpoint = httpx.get(f"{demo}/api/v1/evidence/checkpoint")
+    checkpoint = get(f"{demo}/api/v1/evidence/checkpoint")
     while checkpoint.status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.5)
-        checkpoint = httpx.get(f"{demo}/api/v1/evidence/checkpoint")
+        checkpoint = get(f"{demo}/api/v1/evidence/checkpoint")
     assert checkpoint.status_code == 200, checkpoint.text
-    note, _ = open_note(checkpoint.text, [parse_vkey(httpx.get(f"{demo}/api/v1/evidence/public-key").text)])
+    note, _ = open_note(checkpoint.text, [parse_vkey(get(f"{demo}/api/v1/evidence/public-key").text)])
     assert parse_checkpoint(note.text).size > 250
 
 
 def test_the_demo_s_simulated_gateways_fill_the_rooms_with_readings(demo: str) -> None:
-    token = httpx.post(f"{demo}/api/v1/auth/token", data={"username": "admin", "password": "coldpledge-demo"})
+    token = post(f"{demo}/api/v1/auth/token", data={"username": "admin", "password": "coldpledge-demo"})
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    devices = httpx.get(f"{demo}/api/v1/devices", headers=headers).json()
+    devices = get(f"{demo}/api/v1/devices", headers=headers).json()
     gateways = [device for device in devices if device["kind"] == "gateway"]
     assert len(gateways) >= 6, devices
     probe = next(device for device in devices if device["kind"] == "temperature")
     # Each gateway starts with the last day in its buffer and replays it over HTTP at once.
     deadline = time.monotonic() + 90
     while True:
-        series = httpx.get(
+        series = get(
             f"{demo}/api/v1/devices/{probe['id']}/readings", params={"resolution": "raw"}, headers=headers
         ).json()
         if len(series["points"]) >= 1_000 or time.monotonic() > deadline:
@@ -110,7 +123,7 @@ def test_the_demo_s_simulated_gateways_fill_the_rooms_with_readings(demo: str) -
     assert -30 < min(values) < max(values) < 10
     # The whole day arrives, each probe's minute by minute: the room's data is complete.
     while True:
-        room = httpx.get(f"{demo}/api/v1/rooms/{probe['room_id']}/cold-chain", headers=headers)
+        room = get(f"{demo}/api/v1/rooms/{probe['room_id']}/cold-chain", headers=headers)
         assert room.status_code == 200, room.text
         if room.json()["completeness"] > 0.95 or time.monotonic() > deadline:
             break

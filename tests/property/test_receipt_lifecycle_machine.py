@@ -978,6 +978,9 @@ class ReceiptLifecycle(RuleBasedStateMachine):
                 assert bool(seals.all()) == lot.sealed, f"seals of lot {lot.id}"
 
 
+# A hundred walks of thirty steps on PostgreSQL (the CI profile) take about five minutes on a slow
+# two-core machine, the suite's default limit per test.
+@pytest.mark.timeout(1200)
 def test_random_walks_through_the_receipt_lifecycle_keep_every_invariant(
     engine: Engine, settings: Settings, world: World
 ) -> None:
