@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres lint bench lock messages clean
+.PHONY: demo test test-sqlite test-postgres lint bench lock messages screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "coldpledge needs Python 3.11 or newer")'
@@ -48,6 +48,10 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+
+## screenshots: run the browser tests and save their screenshots under docs/screenshots/
+screenshots: $(VENV)/.dev
+	COLDPLEDGE_SCREENSHOTS=1 $(BIN)/pytest -q tests/browser
 
 ## bench: run the benchmarks; each prints JSON
 bench: $(VENV)/.dev

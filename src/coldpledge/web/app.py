@@ -21,6 +21,29 @@ from coldpledge.web.deps import Runtime, ids_in_range
 
 STATIC_DIR = Path(__file__).parent / "static"
 LANG_COOKIE = "coldpledge_lang"
+# Our pages load scripts, styles, images and data from our own origin only: no inline script, no
+# eval (htmx is told so in base.html), nothing from a CDN. Photos taken on a phone are previewed
+# from blob: URLs; the receipt card's QR code is inline SVG markup, not a URL.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+    )
+)
+# Swagger UI starts itself with an inline script; only its page allows one.
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'unsafe-inline'"
+).replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
 def create_app(
@@ -73,6 +96,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            DOCS_CONTENT_SECURITY_POLICY if request.url.path == "/docs" else CONTENT_SECURITY_POLICY,
+        )
         return response
 
 
@@ -91,7 +118,9 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
     from coldpledge.warehouses.policy_api import router as policies_router
+    from coldpledge.web.mobile import router as mobile_router
     from coldpledge.web.pages import router as pages_router
+    from coldpledge.web.screens import router as screens_router
 
     for router in (
         parties_router,
@@ -109,6 +138,8 @@ def _install_routes(app: FastAPI) -> None:
         disposal_router,
         insight_router,
         pages_router,
+        screens_router,
+        mobile_router,
     ):
         app.include_router(router)
 

@@ -128,3 +128,53 @@ def _identify(request: Request, session: Session) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageUser:
+    """Who is looking at a page, and the token its forms and HTMX requests must send back."""
+
+    principal: Principal
+    csrf_token: str
+    organisation_name: str
+
+
+class SignInRequired(Exception):
+    """Raised by page dependencies when no session cookie is valid; answered by a redirect to
+    the sign-in page that comes back here afterwards (see ``web.errors``)."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def page_user(request: Request, session: ReadSession) -> PageUser:
+    """The signed-in browser user, or a redirect to /login. Pages never take bearer tokens: a page
+    is what a person in a browser sees."""
+    rt = runtime(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    try:
+        web_session = web_session_for(session, cookie, rt.now()) if cookie else None
+        if web_session is None:
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInRequired(path)
+        if request.method not in SAFE_METHODS:
+            # Forms post the token as a field, HTMX sends it as a header (base.html sets it).
+            sent = request.headers.get(CSRF_HEADER) or ""
+            if sent != web_session.csrf_token:
+                raise PermissionDenied(
+                    N_("The form is missing its security token; reload the page and try again.")
+                )
+        return PageUser(
+            principal=principal_for(web_session.user),
+            csrf_token=web_session.csrf_token,
+            organisation_name=web_session.user.organisation.name,
+        )
+    finally:
+        session.rollback()
+
+
+PageUserDep = Annotated[PageUser, Depends(page_user)]

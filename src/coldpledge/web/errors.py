@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldpledge.errors import N_, DomainError, Unauthenticated, Words
@@ -51,10 +52,39 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "detail": detail, **{k: v for k, v in extra.items() if v is not None}}
 
 
+def wants_html(request: Request) -> bool:
+    """A browser page or an HTMX request (answered with HTML), not an API client (JSON)."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "HX-Request" in request.headers or "text/html" in request.headers.get("accept", "")
+
+
+def html_error(request: Request, status_code: int, detail: str) -> Response:
+    """An error a person reads: for an HTMX request a fragment its form shows in place (the
+    status kept, so nothing treats it as success), for a page the whole error page."""
+    from coldpledge.web.templating import render, render_fragment
+
+    if "HX-Request" in request.headers:
+        return render_fragment(request, "_error.html", status_code=status_code, message=detail)
+    return render(request, "error.html", status_code=status_code, message=detail, status=status_code)
+
+
 def install(app: FastAPI) -> None:
+    from coldpledge.web.deps import SignInRequired
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = "/login" if exc.next_path == "/" else f"/login?{urlencode({'next': exc.next_path})}"
+        if "HX-Request" in request.headers:
+            # A redirect would be followed by the XHR and its login form swapped into the page.
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
     @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
         detail = translate(exc.message, exc.params)
+        if wants_html(request):
+            return html_error(request, exc.status, detail)
         # The same ``errors`` list as a validation error, so a client shows every 422 alike.
         errors = [{"field": exc.field, "message": detail, "type": exc.code}] if exc.field else None
         body = error_body(exc.code, detail, field=exc.field, errors=errors, **exc.extra())
@@ -62,7 +92,7 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": _field_name(error.get("loc", ())),
@@ -77,12 +107,17 @@ def install(app: FastAPI) -> None:
             translate(N_("Some fields are not valid: {fields}."), {"fields": fields}),
             errors=errors,
         )
+        if wants_html(request):
+            lines = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+            return html_error(request, 422, f"{body['detail']} {lines}")
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         messages = {404: N_("Nothing here."), 405: N_("This method is not allowed here.")}
         detail = translate(messages[exc.status_code], {}) if exc.status_code in messages else str(exc.detail)
+        if wants_html(request):
+            return html_error(request, exc.status_code, detail)
         return JSONResponse(
             error_body(f"http_{exc.status_code}", detail), status_code=exc.status_code, headers=exc.headers
         )

@@ -16,7 +16,7 @@ from coldpledge.errors import DomainError, NotFound
 from coldpledge.i18n import gettext
 from coldpledge.parties import service as parties
 from coldpledge.receipts import queries
-from coldpledge.web.deps import SESSION_COOKIE, ReadSession, Runtime, RuntimeDep, Uow
+from coldpledge.web.deps import SESSION_COOKIE, PageUserDep, ReadSession, Runtime, RuntimeDep, Uow
 from coldpledge.web.errors import translate
 from coldpledge.web.templating import render
 
@@ -25,10 +25,18 @@ LOGIN_CSRF_COOKIE = "coldpledge_login_csrf"
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
+def _local_path(next_path: str | None) -> str:
+    """Where to go after signing in: a path on this site only, never another host (an open
+    redirect would lend our sign-in page to a phishing link)."""
+    if next_path and next_path.startswith("/") and not next_path.startswith(("//", "/\\")):
+        return next_path
+    return "/"
+
+
 @router.get("/login")
-def login_form(request: Request, rt: RuntimeDep) -> Response:
+def login_form(request: Request, rt: RuntimeDep, next: str | None = None) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", csrf_token=token)
+    response = render(request, "login.html", csrf_token=token, next_path=_local_path(next))
     # Double-submit token: a form posted from another site cannot know it.
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=rt.settings.secure_cookies
@@ -44,15 +52,19 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
     csrf_token: Annotated[str, Form(max_length=64)],
+    next_path: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    destination = _local_path(next_path)
     if not expected or not hmac.compare_digest(expected, csrf_token):
-        return _login_again(request, rt, username, gettext("The form expired; please try again."), 403)
+        message = gettext("The form expired; please try again.")
+        return _login_again(request, rt, username, message, 403, destination)
     try:
         token, _csrf = parties.open_web_session(uow, rt.settings, username, password)
     except DomainError as error:
-        return _login_again(request, rt, username, translate(error.message, error.params), error.status)
-    response = RedirectResponse("/", status_code=303)
+        message = translate(error.message, error.params)
+        return _login_again(request, rt, username, message, error.status, destination)
+    response = RedirectResponse(destination, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -65,10 +77,18 @@ def login(
     return response
 
 
-def _login_again(request: Request, rt: Runtime, username: str, error: str, status_code: int) -> Response:
+def _login_again(
+    request: Request, rt: Runtime, username: str, error: str, status_code: int, next_path: str
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
-        request, "login.html", status_code=status_code, csrf_token=token, error=error, username=username
+        request,
+        "login.html",
+        status_code=status_code,
+        csrf_token=token,
+        error=error,
+        username=username,
+        next_path=next_path,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=rt.settings.secure_cookies
@@ -95,18 +115,8 @@ def logout(
 
 
 @router.get("/")
-def home(request: Request, session: ReadSession, rt: RuntimeDep) -> Response:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    web_session = parties.web_session_for(session, cookie, rt.now()) if cookie else None
-    if web_session is None:
-        return RedirectResponse("/login", status_code=303)
-    return render(
-        request,
-        "home.html",
-        user=web_session.user,
-        role_label=web_session.user.role.label,
-        csrf_token=web_session.csrf_token,
-    )
+def home(request: Request, user: PageUserDep) -> Response:
+    return render(request, "home.html", user=user, role_label=user.principal.role.label)
 
 
 @router.get("/r/{code}")

@@ -1,0 +1,44 @@
+"""What each role finds in the page header: only the pages it may use (a page it may not open
+would answer 404 anyway; a link to it would only mislead)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coldpledge.errors import N_
+from coldpledge.parties.policy import Principal, Role
+
+EVERYONE = frozenset(Role)
+SCREEN_VIEWERS = frozenset(
+    {
+        Role.PLATFORM_ADMIN,
+        Role.BANK_RISK_OFFICER,
+        Role.BANK_VIEWER,
+        Role.SUPERVISION_MANAGER,
+        Role.KEEPER_STAFF,
+        Role.INSPECTOR,
+        Role.BORROWER_FINANCE,
+        Role.GUARANTOR_VIEWER,
+        Role.INSURER_VIEWER,
+    }
+)
+FIELD_STAFF = frozenset({Role.INSPECTOR, Role.SUPERVISION_MANAGER, Role.KEEPER_STAFF})
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str  # an English msgid; the template translates it
+    roles: frozenset[Role]
+
+
+ITEMS: tuple[NavItem, ...] = (
+    NavItem("/", N_("Home"), EVERYONE),
+    NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
+    NavItem("/screens/receipts", N_("Receipt risk screen"), SCREEN_VIEWERS),
+    NavItem("/m/", N_("Mobile"), FIELD_STAFF),
+)
+
+
+def nav_for(principal: Principal) -> list[NavItem]:
+    return [item for item in ITEMS if principal.role in item.roles]
