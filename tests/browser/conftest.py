@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,10 +31,13 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
+from sqlalchemy import func, select
 
 from coldpledge.config import Settings
 from coldpledge.db import Database, scratch_database
+from coldpledge.iot.models import Device, DeviceStatus
 from coldpledge.migrate import upgrade
+from coldpledge.seed import telemetry
 from coldpledge.seed.demo import DEMO_PASSWORD, seed_demo
 from coldpledge.web.app import create_app
 
@@ -98,12 +102,39 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("uvicorn did not start for the browser tests")
             time.sleep(0.05)
+        base_url = f"http://127.0.0.1:{port}"
+        # The demo's simulated gateways, as `make demo` runs them: each first replays the last day
+        # of readings, so the rooms have charts and live values before any test looks.
+        started = datetime.now(UTC)
+        _gateways, stop = telemetry.start(
+            database, settings, tmp_path_factory.mktemp("browser-edge"), base_url=base_url, now=started
+        )
         try:
-            yield Site(f"http://127.0.0.1:{port}", settings, database)
+            _wait_for_replay(database, started)
+            yield Site(base_url, settings, database)
         finally:
+            stop.set()
             server.should_exit = True
             thread.join(15)
             database.dispose()
+
+
+def _wait_for_replay(database: Database, started: datetime, timeout_s: float = 300) -> None:
+    """Until every device has reported a reading from the last two minutes before ``started``."""
+    deadline = time.monotonic() + timeout_s
+    caught_up = started - timedelta(minutes=2)
+    while time.monotonic() < deadline:
+        with database.reading() as session:
+            behind = session.scalar(
+                select(func.count()).where(
+                    Device.status == DeviceStatus.ACTIVE,
+                    (Device.last_seen_at.is_(None)) | (Device.last_seen_at < caught_up),
+                )
+            )
+        if behind == 0:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the demo gateways had not replayed their day after {timeout_s} s")
 
 
 @pytest.fixture(scope="session")

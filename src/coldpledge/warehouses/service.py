@@ -51,6 +51,10 @@ def visible_rooms(session: Session, principal: Principal, warehouse_id: int) -> 
     return list(session.scalars(query))
 
 
+def get_room(session: Session, principal: Principal, room_id: int) -> Room:
+    return obtain(session, principal, Room, room_id)
+
+
 def list_virtual_warehouses(session: Session, principal: Principal) -> list[VirtualWarehouse]:
     return list(
         session.scalars(restrict(principal, "view", VirtualWarehouse).order_by(VirtualWarehouse.code))

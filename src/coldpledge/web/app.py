@@ -121,6 +121,7 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.web.mobile import router as mobile_router
     from coldpledge.web.pages import router as pages_router
     from coldpledge.web.screens import router as screens_router
+    from coldpledge.web.warehouse_pages import router as warehouse_pages_router
 
     for router in (
         parties_router,
@@ -140,6 +141,7 @@ def _install_routes(app: FastAPI) -> None:
         pages_router,
         screens_router,
         mobile_router,
+        warehouse_pages_router,
     ):
         app.include_router(router)
 

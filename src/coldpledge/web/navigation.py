@@ -34,6 +34,7 @@ class NavItem:
 
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
+    NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
     NavItem("/screens/receipts", N_("Receipt risk screen"), SCREEN_VIEWERS),
     NavItem("/m/", N_("Mobile"), FIELD_STAFF),
