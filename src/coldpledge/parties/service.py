@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -142,6 +143,16 @@ def web_session_for(session: Session, token: str, now: datetime) -> WebSession |
 
 def list_organisations(session: Session, principal: Principal) -> list[Organisation]:
     return list(session.scalars(restrict(principal, "view", Organisation).order_by(Organisation.id)))
+
+
+def organisation_names(session: Session, org_ids: Iterable[int]) -> dict[int, str]:
+    """Names of organisations the caller already reaches through a row it may see (a facility's
+    bank and borrower): a name, nothing more."""
+    wanted = set(org_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted)))
+    return dict(rows.all())
 
 
 def get_organisation(session: Session, principal: Principal, org_id: int) -> Organisation:

@@ -30,11 +30,14 @@ class NavItem:
     href: str
     label: str  # an English msgid; the template translates it
     roles: frozenset[Role]
+    permission: str | None = None  # and, where named, this permission
 
 
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
     NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
+    NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
+    NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
     NavItem("/screens/receipts", N_("Receipt risk screen"), SCREEN_VIEWERS),
     NavItem("/m/", N_("Mobile"), FIELD_STAFF),
@@ -42,4 +45,8 @@ ITEMS: tuple[NavItem, ...] = (
 
 
 def nav_for(principal: Principal) -> list[NavItem]:
-    return [item for item in ITEMS if principal.role in item.roles]
+    return [
+        item
+        for item in ITEMS
+        if principal.role in item.roles and (item.permission is None or principal.can(item.permission))
+    ]
