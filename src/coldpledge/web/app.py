@@ -119,6 +119,7 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.warehouses.api import router as warehouses_router
     from coldpledge.warehouses.policy_api import router as policies_router
     from coldpledge.web.finance_pages import router as finance_pages_router
+    from coldpledge.web.inventory_pages import router as inventory_pages_router
     from coldpledge.web.mobile import router as mobile_router
     from coldpledge.web.pages import router as pages_router
     from coldpledge.web.screens import router as screens_router
@@ -144,6 +145,7 @@ def _install_routes(app: FastAPI) -> None:
         mobile_router,
         warehouse_pages_router,
         finance_pages_router,
+        inventory_pages_router,
     ):
         app.include_router(router)
 

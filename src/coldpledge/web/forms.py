@@ -36,3 +36,23 @@ def fen_from_yuan(text: str, field: str) -> int:
     if not amount.is_finite() or fen != fen.to_integral_value():
         raise InvalidInput(N_("Enter an amount in yuan, such as 1250000.00."), field=field)
     return int(fen)
+
+
+def grams_from_kg(text: str, field: str) -> int:
+    """People weigh in kilograms (``23,950.5``); quantities are kept in integer grams. More than
+    three decimals is finer than a gram and refused, not rounded."""
+    cleaned = text.replace(",", "").replace("，", "").strip()
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise InvalidInput(N_("Enter a weight in kilograms, such as 23950.5."), field=field) from None
+    grams = amount * 1000
+    if not amount.is_finite() or grams != grams.to_integral_value():
+        raise InvalidInput(N_("Enter a weight in kilograms, such as 23950.5."), field=field)
+    return int(grams)
+
+
+def optional(text: str | None) -> str | None:
+    """An empty form field is an absent value, as a JSON body would leave it out."""
+    stripped = (text or "").strip()
+    return stripped or None

@@ -36,6 +36,7 @@ class NavItem:
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
     NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
+    NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
