@@ -195,3 +195,21 @@ def work_order_counts(session: Session, principal: Principal, now: datetime) -> 
         if state is not None:
             counts[state.value] += 1
     return {**counts, "total": sum(counts.values())}
+
+
+def live_alerts_by_room(session: Session, principal: Principal) -> dict[int, dict[str, int]]:
+    """Live alerts (open or acknowledged) the principal sees, per room and severity: what colours
+    a room on the inventory screen. Alerts on no room (a facility's, a warehouse's) are left out."""
+    visible = restrict(principal, "view", Alert)
+    live = (
+        visible.where(
+            Alert.status.in_((AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)), Alert.room_id.is_not(None)
+        )
+    ).subquery()
+    rows = session.execute(
+        select(live.c.room_id, live.c.severity, func.count()).group_by(live.c.room_id, live.c.severity)
+    )
+    found: dict[int, dict[str, int]] = {}
+    for room_id, severity, count in rows:
+        found.setdefault(room_id, {})[Severity(severity).value] = count
+    return found

@@ -6,14 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from coldpledge.errors import N_, NotFound
-from coldpledge.financing.mtm_models import Valuation, ValuationKind, ValuationLine
+from coldpledge.financing.marktomarket import MARKED
+from coldpledge.financing.models import Facility
+from coldpledge.financing.mtm_models import LineStatus, Valuation, ValuationKind, ValuationLine
 from coldpledge.financing.prices.models import PriceObservation
 from coldpledge.financing.queries import get_facility
 from coldpledge.financing.valuation import observation_ids
+from coldpledge.parties.access import visible
 from coldpledge.parties.policy import Principal
 from coldpledge.receipts.models import Receipt
 
@@ -84,3 +87,80 @@ def valuation(session: Session, principal: Principal, facility_id: int, valuatio
         else []
     )
     return ValuationDetail(found, lines, codes, observations)
+
+
+# --- the portfolio, for the receipt risk screen ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FacilityMark:
+    """A marked facility the principal sees, with its latest valuation (None: never valued)."""
+
+    facility: Facility
+    valuation: Valuation | None
+
+
+def facility_marks(session: Session, principal: Principal) -> list[FacilityMark]:
+    """Every facility the principal sees that is marked to market, with its latest valuation.
+    One query whatever the number of facilities."""
+    latest = (
+        select(Valuation.facility_id, func.max(Valuation.id).label("valuation_id"))
+        .group_by(Valuation.facility_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Facility, Valuation)
+        .outerjoin(latest, latest.c.facility_id == Facility.id)
+        .outerjoin(Valuation, Valuation.id == latest.c.valuation_id)
+        .where(visible(principal, "view", Facility), Facility.status.in_(MARKED))
+        .order_by(Facility.code)
+    )
+    return [FacilityMark(facility, valuation) for facility, valuation in rows]
+
+
+@dataclass(frozen=True)
+class DailyTotal:
+    business_date: date
+    exposure_fen: int
+    collateral_value_fen: int
+    facilities: int
+
+
+def daily_totals(session: Session, principal: Principal, since: date) -> list[DailyTotal]:
+    """Exposure and collateral value of the facilities the principal sees, summed over their
+    daily marks, per business date from ``since``, oldest first."""
+    rows = session.execute(
+        select(
+            Valuation.business_date,
+            func.sum(Valuation.exposure_fen),
+            func.sum(Valuation.collateral_value_fen),
+            func.count(Valuation.id),
+        )
+        .join(Facility, Facility.id == Valuation.facility_id)
+        .where(
+            visible(principal, "view", Facility),
+            Valuation.kind == ValuationKind.DAILY,
+            Valuation.business_date >= since,
+        )
+        .group_by(Valuation.business_date)
+        .order_by(Valuation.business_date)
+    )
+    return [DailyTotal(day, int(exposure), int(value), count) for day, exposure, value, count in rows]
+
+
+def valued_commodities(session: Session, principal: Principal, valuation_ids: list[int]) -> set[int]:
+    """The commodities counted in these valuations (of facilities the principal sees)."""
+    if not valuation_ids:
+        return set()
+    found = session.scalars(
+        select(ValuationLine.commodity_id)
+        .distinct()
+        .join(Valuation, Valuation.id == ValuationLine.valuation_id)
+        .join(Facility, Facility.id == Valuation.facility_id)
+        .where(
+            ValuationLine.valuation_id.in_(valuation_ids),
+            ValuationLine.status == LineStatus.COUNTED,
+            visible(principal, "view", Facility),
+        )
+    )
+    return set(found)

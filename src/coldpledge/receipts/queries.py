@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from coldpledge.audit.models import AuditEvent
@@ -135,3 +135,12 @@ def public_card(session: Session, code: str) -> PublicCard:
         receipt.issued_at,
         receipt.status_changed_at,
     )
+
+
+def receipt_counts(session: Session, principal: Principal) -> dict[str, int]:
+    """Receipts the principal sees, by status (every status, zero included)."""
+    visible = restrict(principal, "view", Receipt).subquery()
+    counts = {status.value: 0 for status in ReceiptStatus}
+    for status, count in session.execute(select(visible.c.status, func.count()).group_by(visible.c.status)):
+        counts[ReceiptStatus(status).value] = count
+    return counts
