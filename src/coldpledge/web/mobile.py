@@ -1,7 +1,343 @@
-"""The phone web app for field staff (/m/): work orders, stocktakes, patrols, releases at the dock."""
+"""The phone web app for field staff (/m/): work orders, stocktakes, patrols, releases at the dock.
+
+Thin routes over the same services and queries as the JSON API (``alerts.api``): the services decide
+who may do what, and their refusals reach the phone as the API's own messages. Every action answers
+with the work order as it now stands (``mobile/_work_order.html``), which ``static/js/mobile.js``
+puts in place of the old one, or keeps on the phone to send again when the network failed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
-router = APIRouter(include_in_schema=False)
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from coldpledge.alerts import queries, workorders
+from coldpledge.alerts.lifecycle import (
+    FINISHED,
+    RANK,
+    SlaState,
+    WorkOrderAction,
+    WorkOrderStatus,
+    work_order_actions,
+)
+from coldpledge.alerts.models import Alert, WorkOrder
+from coldpledge.alerts.schemas import CheckInIn, CloseIn, CommentIn, NoteIn, ResolveIn
+from coldpledge.errors import N_, NotFound, PayloadTooLarge
+from coldpledge.parties.policy import Principal, Role
+from coldpledge.warehouses import service as warehouses
+from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow
+from coldpledge.web.templating import render
+
+router = APIRouter(prefix="/m", include_in_schema=False)
+LOCAL = ZoneInfo("Asia/Shanghai")
+# The states a person still works on; finished orders leave the phone's list.
+LIVE = [status for status in WorkOrderStatus if status not in FINISHED]
+SLA_URGENCY = {SlaState.OVERDUE: 0, SlaState.AT_RISK: 1, SlaState.ON_TIME: 2}
+EVENT_LABELS = {
+    "work_order.opened": N_("Opened"),
+    "work_order.severity_raised": N_("Severity raised"),
+    "work_order.escalated": N_("Escalated"),
+    "work_order.reminded": N_("Reminder sent"),
+}
+MANIFEST: dict[str, Any] = {
+    "name": "冷链监管 · coldpledge",
+    "short_name": "冷链监管",
+    "description": "冷链仓单质押监管 · field work orders for cold-chain pledge supervision",
+    "lang": "zh-CN",
+    "start_url": "/m/",
+    "scope": "/m/",
+    "display": "standalone",
+    "orientation": "portrait",
+    "background_color": "#f4f7fa",
+    "theme_color": "#0b5cad",
+    "icons": [
+        {"src": "/static/img/icon.svg", "sizes": "any", "type": "image/svg+xml"},
+        {"src": "/static/mobile/icon-192.png", "sizes": "192x192", "type": "image/png"},
+        {"src": "/static/mobile/icon-512.png", "sizes": "512x512", "type": "image/png"},
+    ],
+}
+
+S = TypeVar("S", bound=BaseModel)
+Note = Annotated[str, Form(max_length=2000)]
+
+
+@router.get("/manifest.webmanifest")
+def manifest() -> Response:
+    """The web app manifest: browsers fetch it without cookies, so it needs no sign-in."""
+    return JSONResponse(MANIFEST, media_type="application/manifest+json")
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderCard:
+    """A work order as the phone lists it: what, where, by when."""
+
+    order: WorkOrder
+    place: str | None
+    sla: SlaState | None
+    due_label: str
+    due_at: datetime
+
+    @property
+    def urgency(self) -> tuple[int, datetime, int]:
+        # Overdue first, then at risk, then on time; then the nearest deadline; then the worst.
+        rank = SLA_URGENCY[self.sla] if self.sla is not None else len(SLA_URGENCY)
+        return rank, self.due_at, -RANK[self.order.severity]
+
+
+def _card(order: WorkOrder, place: str | None, now: datetime) -> OrderCard:
+    if order.acknowledged_at is None:
+        due_label, due_at = N_("Acknowledge by"), order.acknowledge_by
+    else:
+        due_label, due_at = N_("Resolve by"), order.resolve_by
+    return OrderCard(order, place, queries.sla_of(order, now), due_label, due_at)
+
+
+def _my_orders(session: Session, principal: Principal) -> list[WorkOrder]:
+    """Those assigned to me; a supervision manager's are all those of the warehouses it supervises."""
+    mine = None if principal.role is Role.SUPERVISION_MANAGER else principal.user_id
+    found: list[WorkOrder] = []
+    for status in LIVE:
+        where = queries.WorkOrderFilter(status=status, assignee_user_id=mine, limit=500)
+        found += queries.list_work_orders(session, principal, where)
+    return found
+
+
+def _places(session: Session, principal: Principal, orders: list[WorkOrder]) -> dict[int, str]:
+    """Each order's room and warehouse, as names a person on site knows them."""
+    buildings = {w.id: w.name for w in warehouses.list_warehouses(session, principal)}
+    rooms: dict[int, str] = {}
+    for warehouse_id in {order.warehouse_id for order in orders if order.room_id is not None}:
+        if warehouse_id in buildings:
+            rooms.update(
+                {room.id: room.name for room in warehouses.visible_rooms(session, principal, warehouse_id)}
+            )
+    places = {}
+    for order in orders:
+        names = [rooms.get(order.room_id or 0), buildings.get(order.warehouse_id or 0)]
+        if any(names):
+            places[order.id] = " · ".join(name for name in names if name)
+    return places
+
+
+def local(moment: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    return moment.astimezone(LOCAL).strftime(fmt) if moment is not None else ""
+
+
+@router.get("/")
+def my_work_orders(request: Request, user: PageUserDep, session: ReadSession, rt: RuntimeDep) -> Response:
+    orders = _my_orders(session, user.principal)
+    places = _places(session, user.principal, orders)
+    now = rt.now()
+    cards = sorted((_card(order, places.get(order.id), now) for order in orders), key=lambda c: c.urgency)
+    return render(request, "mobile/work_orders.html", user=user, cards=cards, local=local)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    actor: str
+    label: str
+    text: str | None = None
+    photos: list[str] = field(default_factory=list)
+    distance_m: int | None = None
+    accuracy_m: int | None = None
+
+
+def _timeline(session: Session, order_id: int) -> list[TimelineEntry]:
+    entries = []
+    for entry in queries.history(session, "work_order", order_id):
+        event = entry.event
+        data = (event.after or {}).get("_data") or {}
+        step = event.action.removeprefix("work_order.")
+        label = (
+            WorkOrderAction(step).label
+            if step in WorkOrderAction.values()
+            else EVENT_LABELS.get(event.action, event.action)
+        )
+        entries.append(
+            TimelineEntry(
+                at=event.at,
+                actor=entry.actor_name,
+                label=label,
+                text=data.get("text") or event.reason,
+                photos=list(data.get("attachments") or []),
+                distance_m=data.get("distance_m"),
+                accuracy_m=data.get("accuracy_m"),
+            )
+        )
+    return entries
+
+
+def _offered(order: WorkOrder, principal: Principal) -> list[str]:
+    """The steps the API allows in this state that this viewer may take: the assignee works the
+    order, a reviewer who did not handle it closes it."""
+    offered = []
+    for action in work_order_actions(order.status, acknowledged=order.acknowledged_at is not None):
+        if not principal.can(f"work_order:{action}"):
+            continue
+        if action in ("start", "resolve") and order.assignee_user_id != principal.user_id:
+            continue
+        if action == "close" and principal.user_id in (order.assignee_user_id, order.resolved_by_user_id):
+            continue
+        offered.append(action)
+    return offered
+
+
+def _alert_of(session: Session, principal: Principal, order: WorkOrder) -> Alert | None:
+    if order.alert_id is None:
+        return None
+    try:
+        return queries.get_alert(session, principal, order.alert_id)
+    except NotFound:
+        # Seen by assignment, not by place: the order is the viewer's, the alert behind it is not.
+        return None
+
+
+def _order_response(
+    request: Request, user: PageUser, session: Session, now: datetime, order_id: int, template: str
+) -> Response:
+    order = queries.get_work_order(session, user.principal, order_id)
+    place = _places(session, user.principal, [order]).get(order.id)
+    return render(
+        request,
+        template,
+        user=user,
+        card=_card(order, place, now),
+        alert=_alert_of(session, user.principal, order),
+        offered=_offered(order, user.principal),
+        timeline=_timeline(session, order.id),
+        local=local,
+    )
+
+
+@router.get("/work-orders/{work_order_id}")
+def work_order_page(
+    work_order_id: int, request: Request, user: PageUserDep, session: ReadSession, rt: RuntimeDep
+) -> Response:
+    return _order_response(request, user, session, rt.now(), work_order_id, "mobile/work_order.html")
+
+
+# --- acting ----------------------------------------------------------------------------------------
+
+
+def _valid(schema: type[S], **fields: Any) -> S:
+    """The API's own body, checked as the API checks it: a refusal names the same fields."""
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as invalid:
+        raise RequestValidationError(invalid.errors(include_url=False, include_context=False)) from invalid
+
+
+def _answer(request: Request, user: PageUser, session: Session, rt: RuntimeDep, order_id: int) -> Response:
+    return _order_response(request, user, session, rt.now(), order_id, "mobile/_work_order.html")
+
+
+@router.post("/work-orders/{work_order_id}/acknowledge")
+def acknowledge(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    note: Note = "",
+) -> Response:
+    data = _valid(NoteIn, note=note or None)
+    workorders.acknowledge(uow, user.principal, work_order_id, data.note)
+    return _answer(request, user, session, rt, work_order_id)
+
+
+@router.post("/work-orders/{work_order_id}/check-in")
+def check_in(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    latitude_e6: Annotated[int, Form()],
+    longitude_e6: Annotated[int, Form()],
+    accuracy_m: Annotated[int | None, Form()] = None,
+) -> Response:
+    data = _valid(CheckInIn, latitude_e6=latitude_e6, longitude_e6=longitude_e6, accuracy_m=accuracy_m)
+    workorders.check_in(uow, user.principal, work_order_id, data)
+    return _answer(request, user, session, rt, work_order_id)
+
+
+@router.post("/work-orders/{work_order_id}/comment")
+def comment(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    text: Note = "",
+    photo: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """A note, with a photo from the camera when one was taken (stored by its SHA-256)."""
+    if photo is not None and photo.filename:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > rt.settings.attachment_max_bytes + 64 * 1024:
+            raise PayloadTooLarge(
+                N_("The file is larger than the limit of {limit} bytes."),
+                limit=rt.settings.attachment_max_bytes,
+            )
+        workorders.attach(uow, user.principal, rt.files, work_order_id, photo.file, note=text or None)
+    else:
+        workorders.comment(uow, user.principal, work_order_id, _valid(CommentIn, text=text))
+    return _answer(request, user, session, rt, work_order_id)
+
+
+@router.post("/work-orders/{work_order_id}/start")
+def start(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    note: Note = "",
+) -> Response:
+    data = _valid(NoteIn, note=note or None)
+    workorders.start(uow, user.principal, work_order_id, data.note)
+    return _answer(request, user, session, rt, work_order_id)
+
+
+@router.post("/work-orders/{work_order_id}/resolve")
+def resolve(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    resolution: Note = "",
+) -> Response:
+    workorders.resolve(uow, user.principal, work_order_id, _valid(ResolveIn, resolution=resolution))
+    return _answer(request, user, session, rt, work_order_id)
+
+
+@router.post("/work-orders/{work_order_id}/close")
+def close(
+    work_order_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    review_note: Note = "",
+) -> Response:
+    workorders.close(uow, user.principal, work_order_id, _valid(CloseIn, review_note=review_note or None))
+    return _answer(request, user, session, rt, work_order_id)
