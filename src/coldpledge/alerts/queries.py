@@ -72,6 +72,22 @@ def response_of(session: Session, alert_id: int) -> int | None:
     )
 
 
+def responses_of(session: Session, alert_ids: list[int]) -> dict[int, int]:
+    """``response_of`` for many alerts in one query (a list page of alerts)."""
+    found: dict[int, int] = {}
+    if not alert_ids:
+        return found
+    rows = session.execute(
+        select(WorkOrder.alert_id, WorkOrder.id, WorkOrder.status.in_(FINISHED))
+        .where(WorkOrder.alert_id.in_(alert_ids))
+        .order_by(WorkOrder.alert_id, WorkOrder.status.in_(FINISHED), WorkOrder.id.desc())
+    )
+    for alert_id, order_id, _finished in rows:
+        if alert_id is not None:
+            found.setdefault(alert_id, order_id)  # the first by that order is the one response_of picks
+    return found
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     event: AuditEvent
@@ -213,3 +229,27 @@ def live_alerts_by_room(session: Session, principal: Principal) -> dict[int, dic
     for room_id, severity, count in rows:
         found.setdefault(room_id, {})[Severity(severity).value] = count
     return found
+
+
+def alerts_resolved_between(
+    session: Session, principal: Principal, warehouse_id: int, since: datetime, until: datetime
+) -> list[Alert]:
+    """Alerts of a warehouse the principal sees that were resolved in [since, until), oldest first."""
+    query = restrict(principal, "view", Alert).where(
+        Alert.warehouse_id == warehouse_id, Alert.resolved_at >= since, Alert.resolved_at < until
+    )
+    return list(session.scalars(query.order_by(Alert.resolved_at, Alert.id)))
+
+
+def work_orders_during(
+    session: Session, principal: Principal, warehouse_id: int, since: datetime, until: datetime
+) -> list[WorkOrder]:
+    """Work orders of a warehouse the principal sees that were open at some time in [since,
+    until): opened before ``until`` and not closed or cancelled before ``since``; oldest first."""
+    query = restrict(principal, "view", WorkOrder).where(
+        WorkOrder.warehouse_id == warehouse_id,
+        WorkOrder.opened_at < until,
+        (WorkOrder.closed_at.is_(None) | (WorkOrder.closed_at >= since)),
+        (WorkOrder.cancelled_at.is_(None) | (WorkOrder.cancelled_at >= since)),
+    )
+    return list(session.scalars(query.order_by(WorkOrder.opened_at, WorkOrder.id)))

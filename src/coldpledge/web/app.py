@@ -118,6 +118,7 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.receipts.api import router as receipts_router
     from coldpledge.warehouses.api import router as warehouses_router
     from coldpledge.warehouses.policy_api import router as policies_router
+    from coldpledge.web.alert_pages import router as alert_pages_router
     from coldpledge.web.finance_pages import router as finance_pages_router
     from coldpledge.web.inventory_pages import router as inventory_pages_router
     from coldpledge.web.mobile import router as mobile_router
@@ -146,6 +147,7 @@ def _install_routes(app: FastAPI) -> None:
         warehouse_pages_router,
         finance_pages_router,
         inventory_pages_router,
+        alert_pages_router,
     ):
         app.include_router(router)
 

@@ -36,6 +36,8 @@ class NavItem:
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
     NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
+    NavItem("/alerts", N_("Alerts"), EVERYONE, "alert:view"),
+    NavItem("/work-orders", N_("Work orders"), EVERYONE, "work_order:view"),
     NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
