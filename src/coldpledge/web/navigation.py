@@ -39,6 +39,7 @@ ITEMS: tuple[NavItem, ...] = (
     NavItem("/alerts", N_("Alerts"), EVERYONE, "alert:view"),
     NavItem("/work-orders", N_("Work orders"), EVERYONE, "work_order:view"),
     NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
+    NavItem("/receipts", N_("Warehouse receipts"), EVERYONE, "receipt:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
