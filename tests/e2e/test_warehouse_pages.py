@@ -105,3 +105,17 @@ def test_the_warehouse_pages_send_a_signed_out_visitor_to_sign_in_and_back(clien
     answer = client.get("/warehouses", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=%2Fwarehouses"
+
+
+def test_the_devices_page_puts_the_silent_device_first_and_links_its_room(
+    client: TestClient, db: Transaction, world: World
+) -> None:
+    reporting = new_device(db.uow(), world.who("admin"), world.rooms["YS-F18"])
+    silent = new_device(db.uow(), world.who("admin"), world.rooms["YS-F18"])
+    send(client, reporting, [-20.0])
+    sign_in_as(client, "keeper")
+    page = client.get("/devices").text
+    assert page.index(f'data-device="{silent.code}" data-online="no"') < page.index(
+        f'data-device="{reporting.code}" data-online="yes"'
+    )
+    assert f'href="/rooms/{world.rooms["YS-F18"]}"' in page

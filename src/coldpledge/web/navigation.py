@@ -36,6 +36,7 @@ class NavItem:
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
     NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
+    NavItem("/devices", N_("Devices"), EVERYONE, "device:view"),
     NavItem("/alerts", N_("Alerts"), EVERYONE, "alert:view"),
     NavItem("/work-orders", N_("Work orders"), EVERYONE, "work_order:view"),
     NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
