@@ -123,6 +123,7 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.web.inventory_pages import router as inventory_pages_router
     from coldpledge.web.mobile import router as mobile_router
     from coldpledge.web.pages import router as pages_router
+    from coldpledge.web.price_pages import router as price_pages_router
     from coldpledge.web.receipt_pages import router as receipt_pages_router
     from coldpledge.web.screens import router as screens_router
     from coldpledge.web.warehouse_pages import router as warehouse_pages_router
@@ -150,6 +151,7 @@ def _install_routes(app: FastAPI) -> None:
         inventory_pages_router,
         alert_pages_router,
         receipt_pages_router,
+        price_pages_router,
     ):
         app.include_router(router)
 

@@ -42,6 +42,7 @@ ITEMS: tuple[NavItem, ...] = (
     NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
     NavItem("/receipts", N_("Warehouse receipts"), EVERYONE, "receipt:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
+    NavItem("/prices", N_("Prices"), EVERYONE, "price:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
     NavItem("/screens/receipts", N_("Receipt risk screen"), SCREEN_VIEWERS),
