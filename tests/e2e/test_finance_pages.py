@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from coldpledge.config import Settings
 from tests.conftest import TestDB as Transaction
 from tests.financing import active_facility, price, requested
+from tests.marking import drawn_facility, mark
 from tests.pages import htmx, sign_in_as
 from tests.support import today
 from tests.world import World
@@ -144,3 +145,14 @@ def test_the_borrower_sees_its_release_waiting_but_may_not_decide_it(
     assert f'hx-post="/releases/{world.releases["requested"]}/approve"' not in listing
     answer = client.post(f"/releases/{world.releases['requested']}/approve", headers=htmx(csrf))
     assert answer.status_code in {403, 404}
+
+
+def test_the_facility_page_shows_the_days_mark_to_market_with_its_ltv_and_risk(
+    client: TestClient, db: Transaction, settings: Settings, world: World
+) -> None:
+    facility_id = drawn_facility(db.uow, settings, world)
+    mark(db.uow)
+    sign_in_as(client, "bank")
+    page = client.get(f"/facilities/{facility_id}").text
+    assert f'data-mark="{today().isoformat()}"' in page
+    assert "Not marked yet." not in page

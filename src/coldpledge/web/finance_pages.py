@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from coldpledge.calendar import business_date
-from coldpledge.financing import loans
+from coldpledge.financing import loans, mtm_queries
 from coldpledge.financing import queries as finance
 from coldpledge.financing.models import Drawdown, DrawdownStatus, Facility
 from coldpledge.financing.schemas import DrawdownRequestIn
@@ -67,6 +67,9 @@ def facility_page(
         names=organisation_names(session, (facility.bank_org_id, facility.borrower_org_id)),
         position=_position_or_none(session, user.principal, facility, today),
         drawdowns=finance.facility_drawdowns(session, user.principal, facility.id),
+        marks=mtm_queries.valuations(
+            session, user.principal, facility.id, mtm_queries.ValuationFilter(limit=30)
+        ),
         actions=lambda drawdown: drawdown_actions(user.principal, drawdown),
         may_request=user.principal.can("facility:request_drawdown"),
         today=today,
