@@ -971,6 +971,7 @@ YS_F18 = seen_by(ROOMS_SEEN, "YS-F18")
 DEVICE_CARERS = only("admin", "keeper", "keeper2", "supervisor", "supervisor2")
 # Of those, the ones who see YS-F18 (Ken and Sue see only their North warehouse).
 YS_F18_CARERS = only("admin", "keeper", "supervisor")
+BANKS = only("bank", "bankviewer", "bank2")
 # The roles that act for their organisation manage its webhooks; viewers and inspectors do not.
 WEBHOOK_ADMINS = only(
     "admin", "bank", "bank2", "borrower", "borrower2", "keeper", "keeper2", "supervisor", "supervisor2"
@@ -1671,4 +1672,39 @@ CASES: tuple[Case, ...] = (
     # Handing in a cosignature needs no sign-in either: one that does not verify against a
     # registered witness's key is refused for everyone alike.
     public("/cosignatures", strangers_cosignature, method="POST", success=422),
+    # --- reports ---
+    # A warehouse's daily report is for whoever sees the warehouse (each sees only its rooms in it).
+    read(
+        "/reports/warehouses/{warehouse_id}/daily",
+        on("warehouse_id", "warehouses", "yangshan"),
+        WAREHOUSES_SEEN,
+        "yangshan",
+    ),
+    # A portfolio report is a bank's own; the operator names the bank; other roles are refused.
+    Case(
+        "GET",
+        f"{API}/reports/portfolio",
+        lambda _scene: NOTHING,
+        EVERYONE,
+        BANKS,
+        odd={"admin": 422},
+    ),
+    Case(
+        "GET",
+        f"{API}/reports/portfolio",
+        lambda scene: Call(query={"bank_org_id": scene.world.orgs["bank"]}),
+        EVERYONE - only("bank2"),
+        only("admin", "bank", "bankviewer"),
+        variant="Alice's bank named",
+        unseen=404,
+    ),
+    # Anyone signed in may have a package certified; a file that is no package is refused alike.
+    Case(
+        "POST",
+        f"{API}/reports/evidence-certificate",
+        lambda _scene: Call(files={"package": ("x.zip", b"not a package", "application/zip")}),
+        EVERYONE,
+        EVERYONE,
+        success=422,
+    ),
 )

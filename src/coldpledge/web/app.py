@@ -116,9 +116,11 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.notify.api import router as notify_router
     from coldpledge.parties.api import router as parties_router
     from coldpledge.receipts.api import router as receipts_router
+    from coldpledge.reports.api import router as reports_router
     from coldpledge.warehouses.api import router as warehouses_router
     from coldpledge.warehouses.policy_api import router as policies_router
     from coldpledge.web.alert_pages import router as alert_pages_router
+    from coldpledge.web.evidence_pages import router as evidence_pages_router
     from coldpledge.web.finance_pages import router as finance_pages_router
     from coldpledge.web.inventory_pages import router as inventory_pages_router
     from coldpledge.web.mobile import router as mobile_router
@@ -136,6 +138,7 @@ def _install_routes(app: FastAPI) -> None:
         receipts_router,
         iot_router,
         evidence_router,
+        reports_router,
         alerts_router,
         notify_router,
         prices_router,
@@ -152,6 +155,7 @@ def _install_routes(app: FastAPI) -> None:
         alert_pages_router,
         receipt_pages_router,
         price_pages_router,
+        evidence_pages_router,
     ):
         app.include_router(router)
 
