@@ -35,6 +35,8 @@ from sqlalchemy import func, select
 
 from coldpledge.config import Settings
 from coldpledge.db import Database, scratch_database
+from coldpledge.evidence import log as evidence_log
+from coldpledge.evidence.keys import load_log_signer
 from coldpledge.iot.models import Device, DeviceStatus
 from coldpledge.migrate import upgrade
 from coldpledge.seed import telemetry
@@ -84,6 +86,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         database = Database(url)
         upgrade(database.engine)
         seed_demo(database, settings)
+        # What the demo's log worker does as it starts: the seeded history in a signed checkpoint.
+        evidence_log.sequence_all(database.write_session)
+        evidence_log.publish_checkpoint(database.write_session, load_log_signer(settings), settings.origin)
         port = _free_port()
         server = uvicorn.Server(
             uvicorn.Config(

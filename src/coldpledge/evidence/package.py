@@ -253,6 +253,34 @@ def _rows(session: Session, refs: set[str]) -> list[_Row]:
     return [_Row(bytes(entry), event, index) for entry, event, index in found]
 
 
+@dataclass(frozen=True)
+class TrailEntry:
+    """One log entry about a subject, as a person reads the trail: where it sits in the log (None:
+    not sequenced yet), what happened and when, and whether a signed checkpoint covers it."""
+
+    index: int | None
+    type: str
+    at: str
+    subject: str
+    in_checkpoint: bool
+
+
+def trail(session: Session, subject: str) -> list[TrailEntry]:
+    """The entries that name ``subject`` (as subject or related), oldest first."""
+    latest = evidence_log.latest_checkpoint(session)
+    size = latest.tree_size if latest is not None else 0
+    return [
+        TrailEntry(
+            index=row.index,
+            type=row.record["type"],
+            at=row.record["at"],
+            subject=row.record["subject"],
+            in_checkpoint=row.index is not None and row.index < size,
+        )
+        for row in _rows(session, {subject})
+    ]
+
+
 def _index(row: _Row) -> int:
     assert row.index is not None  # only sequenced rows reach here
     return row.index

@@ -116,6 +116,10 @@ def get_lot(session: Session, principal: Principal, lot_id: int) -> Lot:
     return obtain(session, principal, Lot, lot_id)
 
 
+def lot_by_code(session: Session, principal: Principal, code: str) -> Lot:
+    return obtain(session, principal, Lot, code, key=Lot.code)
+
+
 def lot_operations(session: Session, principal: Principal, lot_id: int) -> list[Operation]:
     lot = obtain(session, principal, Lot, lot_id)
     query = (

@@ -92,6 +92,10 @@ def list_releases(session: Session, principal: Principal, receipt_id: int | None
     return list(session.scalars(query.order_by(Release.id)))
 
 
+def receipt_by_code(session: Session, principal: Principal, code: str) -> Receipt:
+    return obtain(session, principal, Receipt, code, key=Receipt.code)
+
+
 def get_release(session: Session, principal: Principal, release_id: int) -> Release:
     return obtain(session, principal, Release, release_id)
 

@@ -14,7 +14,7 @@ from coldpledge.financing import loans, mtm_queries
 from coldpledge.financing import queries as finance
 from coldpledge.financing.models import Drawdown, DrawdownStatus, Facility
 from coldpledge.financing.schemas import DrawdownRequestIn
-from coldpledge.parties.policy import Principal
+from coldpledge.parties.policy import PartyType, Principal
 from coldpledge.parties.service import organisation_names
 from coldpledge.receipts import queries as receipt_queries
 from coldpledge.receipts import releases
@@ -43,7 +43,10 @@ def facility_list(request: Request, user: PageUserDep, session: ReadSession, rt:
     found = finance.list_facilities(session, user.principal, finance.FacilityFilter(limit=500))
     names = organisation_names(session, {org for f in found for org in (f.bank_org_id, f.borrower_org_id)})
     rows = [(facility, _position_or_none(session, user.principal, facility, today)) for facility in found]
-    return render(request, "finance/facilities.html", user=user, rows=rows, names=names, today=today)
+    is_bank = user.principal.party_type is PartyType.BANK
+    return render(
+        request, "finance/facilities.html", user=user, rows=rows, names=names, today=today, is_bank=is_bank
+    )
 
 
 def _position_or_none(session: ReadSession, principal: Principal, facility: Facility, on: date) -> object:

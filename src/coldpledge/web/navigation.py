@@ -44,6 +44,7 @@ ITEMS: tuple[NavItem, ...] = (
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
     NavItem("/prices", N_("Prices"), EVERYONE, "price:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
+    NavItem("/evidence", N_("Evidence"), EVERYONE - {Role.GUARANTOR_VIEWER}),
     NavItem("/screens/inventory", N_("Inventory risk screen"), SCREEN_VIEWERS),
     NavItem("/screens/receipts", N_("Receipt risk screen"), SCREEN_VIEWERS),
     NavItem("/m/", N_("Mobile"), FIELD_STAFF),
