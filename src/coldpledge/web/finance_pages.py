@@ -71,7 +71,7 @@ def facility_page(
         position=_position_or_none(session, user.principal, facility, today),
         drawdowns=finance.facility_drawdowns(session, user.principal, facility.id),
         marks=mtm_queries.valuations(
-            session, user.principal, facility.id, mtm_queries.ValuationFilter(limit=30)
+            session, user.principal, facility.id, mtm_queries.ValuationFilter(limit=10)
         ),
         actions=lambda drawdown: drawdown_actions(user.principal, drawdown),
         may_request=user.principal.can("facility:request_drawdown"),
