@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from babel.support import NullTranslations, Translations
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 Locale = Literal["zh_Hans_CN", "en"]
 LOCALES: tuple[Locale, ...] = ("zh_Hans_CN", "en")
@@ -74,3 +75,17 @@ def _ranked(header: str | None) -> list[str]:
         if tag:
             weighted.append((quality, tag))
     return [tag for _q, tag in sorted(weighted, key=lambda item: -item[0])]
+
+
+def translated_environment(folder: Path) -> Environment:
+    """Jinja2 over ``folder`` whose ``_()`` translates into each request's language (callables,
+    not translations: each call looks up the current language)."""
+    environment = Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return environment

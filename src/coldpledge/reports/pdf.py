@@ -9,23 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from coldpledge.errors import N_, Unavailable
-from coldpledge.i18n import current_locale, gettext, ngettext
+from coldpledge.i18n import current_locale, translated_environment
 from coldpledge.reports import format as fmt
 from coldpledge.reports.model import Certificate, DailyReport, PortfolioReport
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-environment = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    extensions=["jinja2.ext.i18n"],
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.install_gettext_callables(gettext=gettext, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+environment = translated_environment(TEMPLATES)
 environment.filters.update(
     yuan=fmt.yuan,
     kg=fmt.kg,

@@ -24,32 +24,28 @@ def form_model(model: type[M], **fields: Any) -> M:
         ) from None
 
 
-def fen_from_yuan(text: str, field: str) -> int:
-    """People type yuan (``1,250,000.50``); money is kept in integer fen. More than two decimals,
-    or anything that is not a number, is refused rather than rounded."""
+def _whole_units(text: str, places: int, field: str, message: str) -> int:
+    """``text`` (thousands separators allowed) times 10**places, refused rather than rounded when
+    it is not a number or has more decimals than ``places``."""
     cleaned = text.replace(",", "").replace("，", "").strip()
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise InvalidInput(N_("Enter an amount in yuan, such as 1250000.00."), field=field) from None
-    fen = amount * 100
-    if not amount.is_finite() or fen != fen.to_integral_value():
-        raise InvalidInput(N_("Enter an amount in yuan, such as 1250000.00."), field=field)
-    return int(fen)
+        raise InvalidInput(message, field=field) from None
+    scaled = amount.scaleb(places)
+    if not amount.is_finite() or scaled != scaled.to_integral_value():
+        raise InvalidInput(message, field=field)
+    return int(scaled)
+
+
+def fen_from_yuan(text: str, field: str) -> int:
+    """People type yuan (``1,250,000.50``); money is kept in integer fen."""
+    return _whole_units(text, 2, field, N_("Enter an amount in yuan, such as 1250000.00."))
 
 
 def grams_from_kg(text: str, field: str) -> int:
-    """People weigh in kilograms (``23,950.5``); quantities are kept in integer grams. More than
-    three decimals is finer than a gram and refused, not rounded."""
-    cleaned = text.replace(",", "").replace("，", "").strip()
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise InvalidInput(N_("Enter a weight in kilograms, such as 23950.5."), field=field) from None
-    grams = amount * 1000
-    if not amount.is_finite() or grams != grams.to_integral_value():
-        raise InvalidInput(N_("Enter a weight in kilograms, such as 23950.5."), field=field)
-    return int(grams)
+    """People weigh in kilograms (``23,950.5``); quantities are kept in integer grams."""
+    return _whole_units(text, 3, field, N_("Enter a weight in kilograms, such as 23950.5."))
 
 
 def optional(text: str | None) -> str | None:
