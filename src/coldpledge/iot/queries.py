@@ -180,49 +180,81 @@ def health(
 ) -> list[HealthOut]:
     """Every visible active device: online or not, silence, battery, signal, clock skew, backlog,
     calibration. A device is offline when nothing came for ``offline_intervals`` sampling intervals."""
+    if room_id is not None:
+        obtain(session, principal, Room, room_id)
+    devices = active_devices(session, principal, room_id=room_id)
+    values = latest_values(session, [device.id for device in devices], HEALTH_METRICS)
+    return [health_of(device, values, now=now, offline_intervals=offline_intervals) for device in devices]
+
+
+HEALTH_METRICS = ("battery", "signal", "backlog")
+
+
+def active_devices(session: Session, principal: Principal, *, room_id: int | None = None) -> list[Device]:
     query = (
         restrict(principal, "view", Device).where(Device.status == DeviceStatus.ACTIVE).order_by(Device.code)
     )
     if room_id is not None:
-        obtain(session, principal, Room, room_id)
         query = query.where(Device.room_id == room_id)
-    devices = list(session.scalars(query))
-    wanted = {METRICS[name].code: name for name in ("battery", "signal", "backlog")}
+    return list(session.scalars(query))
+
+
+def latest_values(
+    session: Session,
+    device_ids: list[int],
+    metrics: tuple[str, ...],
+    *,
+    sound_only: frozenset[str] = frozenset(),
+    times: dict[tuple[int, str], datetime] | None = None,
+) -> dict[tuple[int, str], float]:
+    """The newest value of each of ``metrics`` per device, in 2,000-id chunks (under every
+    database's parameter limit); for the metrics in ``sound_only`` a faulty newest value is left
+    out rather than shown as if it were true (a probe's 85.0 power-on sentinel). ``times``, when
+    given, receives each value's reading time."""
+    wanted = {METRICS[name].code: name for name in metrics}
     values: dict[tuple[int, str], float] = {}
-    ids = [device.id for device in devices]
-    for start in range(0, len(ids), 2_000):
-        for device_id, metric, value_u in session.execute(
-            select(LatestReading.device_id, LatestReading.metric, LatestReading.value_u).where(
-                LatestReading.device_id.in_(ids[start : start + 2_000]),
+    columns = (LatestReading.device_id, LatestReading.metric, LatestReading.value_u, LatestReading.fault)
+    for start in range(0, len(device_ids), 2_000):
+        for device_id, metric, value_u, fault, ts in session.execute(
+            select(*columns, LatestReading.ts).where(
+                LatestReading.device_id.in_(device_ids[start : start + 2_000]),
                 LatestReading.metric.in_(list(wanted)),
             )
         ):
-            values[(device_id, wanted[metric])] = value_u / SCALE
-    out = []
-    for device in devices:
-        silent = (now - device.last_seen_at).total_seconds() if device.last_seen_at else None
-        online = silent is not None and silent <= offline_intervals * device.sampling_interval_s
-        backlog = values.get((device.id, "backlog"))
-        out.append(
-            HealthOut(
-                device_id=device.id,
-                code=device.code,
-                kind=device.kind,
-                room_id=device.room_id,
-                status=device.status,
-                online=online,
-                last_seen_at=device.last_seen_at,
-                silent_seconds=silent,
-                battery_pct=values.get((device.id, "battery")),
-                signal_dbm=values.get((device.id, "signal")),
-                clock_skew_ms=device.clock_skew_ms,
-                backlog=int(backlog) if backlog is not None else None,
-                calibration_due=device.calibration_due,
-                calibration_overdue=device.calibration_due is not None
-                and device.calibration_due < now.date(),
-            )
-        )
-    return out
+            name = wanted[metric]
+            if fault and name in sound_only:
+                continue
+            values[(device_id, name)] = value_u / SCALE
+            if times is not None:
+                times[(device_id, name)] = ts
+    return values
+
+
+def is_online(device: Device, *, now: datetime, offline_intervals: int) -> bool:
+    silent = (now - device.last_seen_at).total_seconds() if device.last_seen_at else None
+    return silent is not None and silent <= offline_intervals * device.sampling_interval_s
+
+
+def health_of(
+    device: Device, values: dict[tuple[int, str], float], *, now: datetime, offline_intervals: int
+) -> HealthOut:
+    backlog = values.get((device.id, "backlog"))
+    return HealthOut(
+        device_id=device.id,
+        code=device.code,
+        kind=device.kind,
+        room_id=device.room_id,
+        status=device.status,
+        online=is_online(device, now=now, offline_intervals=offline_intervals),
+        last_seen_at=device.last_seen_at,
+        silent_seconds=(now - device.last_seen_at).total_seconds() if device.last_seen_at else None,
+        battery_pct=values.get((device.id, "battery")),
+        signal_dbm=values.get((device.id, "signal")),
+        clock_skew_ms=device.clock_skew_ms,
+        backlog=int(backlog) if backlog is not None else None,
+        calibration_due=device.calibration_due,
+        calibration_overdue=device.calibration_due is not None and device.calibration_due < now.date(),
+    )
 
 
 def room_cold_chain(

@@ -30,8 +30,7 @@ from coldpledge.i18n import gettext
 from coldpledge.inventory import queries as inventory_queries
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.models import OperationKind
-from coldpledge.iot import queries as iot_queries
-from coldpledge.iot.room_views import RoomNow, rooms_now
+from coldpledge.iot.room_views import RoomNow, rooms_and_health
 from coldpledge.parties import service as parties
 from coldpledge.parties.policy import Principal
 from coldpledge.receipts import queries as receipt_queries
@@ -59,13 +58,12 @@ def inventory_snapshot(
     session: Session, principal: Principal, *, now: datetime, offline_intervals: int
 ) -> dict[str, Any]:
     rooms = warehouse_queries.rooms_in_view(session, principal)
-    readings = rooms_now(session, principal, now=now, offline_intervals=offline_intervals)
+    readings, health = rooms_and_health(session, principal, now=now, offline_intervals=offline_intervals)
     policies = effective_policies(session, [room.id for room in rooms])
     alerts_by_room = alert_queries.live_alerts_by_room(session, principal)
     recent = alert_queries.list_alerts(
         session, principal, alert_queries.AlertFilter(status=AlertStatus.OPEN, limit=RECENT_ALERTS)
     )
-    health = iot_queries.health(session, principal, now=now, offline_intervals=offline_intervals)
     day_start, day_end = local_day(now)
     room_codes = {room.id: room.code for room in rooms}
     return {
