@@ -1,9 +1,13 @@
 """The phone web app for field staff (/m/): work orders, stocktakes, patrols, releases at the dock.
 
-Thin routes over the same services and queries as the JSON API (``alerts.api``): the services decide
-who may do what, and their refusals reach the phone as the API's own messages. Every action answers
-with the work order as it now stands (``mobile/_work_order.html``), which ``static/js/mobile.js``
-puts in place of the old one, or keeps on the phone to send again when the network failed.
+Thin routes over the same services and queries as the JSON API (``alerts.api``, ``inventory.api``,
+``receipts.api``): the services decide who may do what, and their refusals reach the phone as the
+API's own messages. Every action answers with what it changed as it now stands (the work order, the
+counted lot, the release at the dock), a fragment whose ``id`` ``static/js/mobile.js`` puts in place
+of the old one, or keeps on the phone to send again when the network failed.
+
+A patrol is a work order of type patrol: ``/m/patrol`` lists the viewer's, and the work order's own
+check-in and photo comment complete it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -26,14 +30,25 @@ from coldpledge.alerts.lifecycle import (
     SlaState,
     WorkOrderAction,
     WorkOrderStatus,
+    WorkOrderType,
     work_order_actions,
 )
 from coldpledge.alerts.models import Alert, WorkOrder
 from coldpledge.alerts.schemas import CheckInIn, CloseIn, CommentIn, NoteIn, ResolveIn
+from coldpledge.db import MAX_ID
 from coldpledge.errors import N_, NotFound, PayloadTooLarge
+from coldpledge.inventory import service as inventory
+from coldpledge.inventory.models import AttachmentPurpose, Lot, Operation
+from coldpledge.inventory.schemas import StocktakeIn
 from coldpledge.parties.policy import Principal, Role
+from coldpledge.receipts import queries as receipts
+from coldpledge.receipts import releases
+from coldpledge.receipts.models import Release
+from coldpledge.receipts.schemas import OutboundIn
 from coldpledge.warehouses import service as warehouses
+from coldpledge.warehouses.models import Room
 from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow
+from coldpledge.web.forms import grams_from_kg
 from coldpledge.web.templating import render
 
 router = APIRouter(prefix="/m", include_in_schema=False)
@@ -288,12 +303,7 @@ def comment(
 ) -> Response:
     """A note, with a photo from the camera when one was taken (stored by its SHA-256)."""
     if photo is not None and photo.filename:
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-            raise PayloadTooLarge(
-                N_("The file is larger than the limit of {limit} bytes."),
-                limit=rt.settings.attachment_max_bytes,
-            )
+        _within_upload_limit(request, rt)
         workorders.attach(uow, user.principal, rt.files, work_order_id, photo.file, note=text or None)
     else:
         workorders.comment(uow, user.principal, work_order_id, _valid(CommentIn, text=text))
@@ -341,3 +351,214 @@ def close(
 ) -> Response:
     workorders.close(uow, user.principal, work_order_id, _valid(CloseIn, review_note=review_note or None))
     return _answer(request, user, session, rt, work_order_id)
+
+
+# --- stocktake -------------------------------------------------------------------------------------
+
+
+def kg(grams: int | None) -> str:
+    """Grams as kilograms with the gram kept: 25,992.200."""
+    return "" if grams is None else f"{grams / 1000:,.3f}"
+
+
+def _whole(text: str) -> int | str:
+    """A typed whole number (``1,040``) as an int; anything else as typed, for the API's own
+    model to refuse in its words."""
+    try:
+        return int(text.replace(",", "").replace("，", "").strip())
+    except ValueError:
+        return text
+
+
+def _rooms(session: Session, principal: Principal) -> list[tuple[Room, str]]:
+    """The rooms the viewer looks after (an inspector: those of the warehouses it is assigned to),
+    each with its warehouse's name."""
+    found = []
+    for warehouse in warehouses.list_warehouses(session, principal):
+        found += [
+            (room, warehouse.name) for room in warehouses.visible_rooms(session, principal, warehouse.id)
+        ]
+    return found
+
+
+@router.get("/stocktake")
+def stocktake_page(
+    request: Request,
+    user: PageUserDep,
+    session: ReadSession,
+    room_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+) -> Response:
+    """Pick a room, then count each lot in stock there; the variance shows while typing."""
+    room = warehouses.get_room(session, user.principal, room_id) if room_id is not None else None
+    lots: list[Lot] = []
+    tolerance_bp = None
+    if room is not None:
+        where = inventory.LotFilter(room_id=room.id, limit=500)
+        lots = [
+            lot
+            for lot in inventory.list_lots(session, user.principal, where)
+            if lot.status in inventory.STOCK_STATES
+        ]
+        tolerance_bp = inventory.policy_for_room(session, room.id).stocktake_variance_tolerance_bp
+    return render(
+        request,
+        "mobile/stocktake.html",
+        user=user,
+        rooms=_rooms(session, user.principal),
+        room=room,
+        lots=lots,
+        tolerance_bp=tolerance_bp,
+        kg=kg,
+    )
+
+
+@router.post("/lots/{lot_id}/stocktake")
+def count_lot(
+    lot_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    counted_cartons: Annotated[str, Form(max_length=20)] = "",
+    counted_kg: Annotated[str, Form(max_length=30)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Record the count through the inventory service, as ``POST /api/v1/lots/{id}/stocktake``."""
+    data = _valid(
+        StocktakeIn,
+        counted_g=grams_from_kg(counted_kg, "counted_g"),
+        counted_cartons=_whole(counted_cartons),
+        note=note or None,
+    )
+    counted = inventory.stocktake(uow, user.principal, lot_id, data)
+    lot = inventory.get_lot(session, user.principal, lot_id)
+    tolerance_bp = int((counted.details or {}).get("tolerance_bp", 0))
+    return render(
+        request,
+        "mobile/_count_lot.html",
+        user=user,
+        lot=lot,
+        counted=counted,
+        tolerance_bp=tolerance_bp,
+        kg=kg,
+    )
+
+
+# --- patrols ---------------------------------------------------------------------------------------
+
+
+@router.get("/patrol")
+def patrols(request: Request, user: PageUserDep, session: ReadSession, rt: RuntimeDep) -> Response:
+    """The viewer's patrol work orders: each is checked in at its room with GPS and completed with a
+    photo comment and its resolution on the work order's own page."""
+    orders = [order for order in _my_orders(session, user.principal) if order.kind is WorkOrderType.PATROL]
+    places = _places(session, user.principal, orders)
+    now = rt.now()
+    cards = sorted((_card(order, places.get(order.id), now) for order in orders), key=lambda c: c.urgency)
+    return render(request, "mobile/patrols.html", user=user, cards=cards, local=local)
+
+
+# --- releases at the dock --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dock:
+    """A release instruction as the keeper checks it at the dock, and the lot it takes goods from."""
+
+    release: Release
+    receipt_code: str
+    lot: Lot
+    sealed: bool
+    executed: Operation | None = None
+
+
+def _dock(session: Session, principal: Principal, release_id: int) -> Dock:
+    release = receipts.get_release(session, principal, release_id)
+    receipt = receipts.get_receipt(session, principal, release.receipt_id)
+    lot = inventory.get_lot(session, principal, receipt.lot_id)
+    return Dock(release, receipt.code, lot, inventory.is_sealed(session, lot))
+
+
+@router.get("/releases/execute")
+def release_page(
+    request: Request,
+    user: PageUserDep,
+    session: ReadSession,
+    release_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
+) -> Response:
+    """Scan the instruction's QR code (or type its number), check it, weigh the goods out. Asked by
+    the page's script (HX-Request), the answer is the instruction's part only."""
+    dock = _dock(session, user.principal, release_id) if release_id is not None else None
+    template = "mobile/_dock.html" if "HX-Request" in request.headers else "mobile/release.html"
+    return render(request, template, user=user, dock=dock, kg=kg, local=local)
+
+
+@router.post("/releases/{release_id}/execute")
+def execute_release(
+    release_id: int,
+    request: Request,
+    user: PageUserDep,
+    uow: Uow,
+    session: ReadSession,
+    rt: RuntimeDep,
+    release_code: Annotated[str, Form(max_length=64)] = "",
+    gross_kg: Annotated[str, Form(max_length=30)] = "",
+    tare_kg: Annotated[str, Form(max_length=30)] = "",
+    weigh_ticket_no: Annotated[str, Form(max_length=64)] = "",
+    cartons: Annotated[str, Form(max_length=20)] = "",
+    vehicle_plate: Annotated[str, Form(max_length=32)] = "",
+    collector_id_no: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    photo: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Outbound through ``releases.execute_outbound``, as ``POST /api/v1/lots/{id}/outbound``: the
+    code, the vehicle, the collector's ID and the quantities are checked there. The photo of the
+    goods on the truck is then kept with the outbound operation."""
+    has_photo = photo is not None and bool(photo.filename)
+    if has_photo:
+        _within_upload_limit(request, rt)
+    # Which lot the instruction takes goods from, read in a unit of its own: the page's read session
+    # is first used after the outbound, so it sees the release executed.
+    with uow:
+        lot_id = _dock(uow.session, user.principal, release_id).lot.id
+    data = _valid(
+        OutboundIn,
+        release_id=release_id,
+        release_code=release_code.strip(),
+        gross_g=grams_from_kg(gross_kg, "gross_g"),
+        tare_g=grams_from_kg(tare_kg, "tare_g"),
+        weigh_ticket_no=weigh_ticket_no.strip(),
+        collector_id_no=collector_id_no.strip(),
+        cartons=_whole(cartons),
+        vehicle_plate=vehicle_plate.strip(),
+        note=note or None,
+    )
+    operation = releases.execute_outbound(uow, user.principal, lot_id, data)
+    if has_photo and photo is not None:
+        inventory.attach(
+            uow,
+            user.principal,
+            rt.files,
+            lot_id,
+            photo.file,
+            purpose=AttachmentPurpose.PHOTO,
+            original_name=photo.filename,
+            operation_id=operation.id,
+        )
+    done = _dock(session, user.principal, release_id)
+    return render(
+        request,
+        "mobile/_dock.html",
+        user=user,
+        dock=Dock(done.release, done.receipt_code, done.lot, done.sealed, operation),
+        kg=kg,
+        local=local,
+    )
+
+
+def _within_upload_limit(request: Request, rt: RuntimeDep) -> None:
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
+        raise PayloadTooLarge(
+            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
+        )

@@ -100,17 +100,17 @@
       .join(" / ");
   }
 
+  // The answer is what the action changed as it now stands (a work order, a counted lot, a release
+  // at the dock): it takes the place of the element with the same id, when the page shows one.
   function swap(html) {
-    var current = document.getElementById("work-order");
-    if (!current) {
-      return;
-    }
     var template = document.createElement("template");
     template.innerHTML = html;
-    var fresh = template.content.querySelector("#work-order");
-    if (fresh) {
+    var fresh = template.content.firstElementChild;
+    var current = fresh && fresh.id ? document.getElementById(fresh.id) : null;
+    if (current) {
       current.replaceWith(fresh);
     }
+    return fresh;
   }
 
   function say(form, text, kind) {
@@ -148,6 +148,7 @@
 
   function cleared(form) {
     form.reset();
+    form.querySelectorAll("output").forEach(function (out) { out.textContent = ""; });
     var preview = form.querySelector("img.preview");
     if (preview) {
       preview.hidden = true;
@@ -310,6 +311,165 @@
       preview.src = URL.createObjectURL(input.files[0]);
       preview.hidden = false;
     }
+  });
+
+  // --- what a count or a weighing comes to, before it is sent -------------------------------------
+
+  // Typed as people type (1,040 or 25 992.5); NaN for anything that is not a number.
+  function number(text) {
+    var cleaned = String(text || "").replace(/[,，\s]/g, "");
+    return /^-?\d+(\.\d+)?$/.test(cleaned) ? Number(cleaned) : NaN;
+  }
+
+  function signed(value, digits) {
+    var text = Math.abs(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    return (value < 0 ? "-" : "+") + text;
+  }
+
+  // As the inventory service reckons it: (counted - book) / book in basis points, half away from zero.
+  function varianceBp(measured, reference) {
+    if (reference === 0) {
+      return measured === 0 ? 0 : 10000;
+    }
+    var scaled = Math.abs(measured - reference) * 10000;
+    var quotient = Math.floor(scaled / reference);
+    if ((scaled - quotient * reference) * 2 >= reference) {
+      quotient += 1;
+    }
+    return measured < reference ? -quotient : quotient;
+  }
+
+  function showVariance(form) {
+    var out = form.querySelector("output.variance");
+    var cartons = number(form.elements.counted_cartons.value);
+    var kg = number(form.elements.counted_kg.value);
+    if (isNaN(cartons) || isNaN(kg)) {
+      out.textContent = "";
+      delete out.dataset.state;
+      return;
+    }
+    var bookCartons = Number(form.dataset.bookCartons);
+    var bookG = Number(form.dataset.bookG);
+    var countedG = Math.round(kg * 1000);
+    var bp = varianceBp(countedG, bookG);
+    var within = Math.abs(bp) <= Number(form.dataset.toleranceBp) && cartons === bookCartons;
+    out.dataset.state = within ? "within" : "beyond";
+    out.textContent = out.dataset.variance + ": " +
+      signed(cartons - bookCartons, 0) + " " + out.dataset.cartons +
+      " (" + signed(varianceBp(cartons, bookCartons) / 100, 2) + " %) · " +
+      signed((countedG - bookG) / 1000, 3) + " kg (" + signed(bp / 100, 2) + " %) · " +
+      (within ? out.dataset.within : out.dataset.beyond);
+  }
+
+  function showNet(form) {
+    var out = form.querySelector("output.net");
+    var gross = number(form.elements.gross_kg.value);
+    var tare = number(form.elements.tare_kg.value);
+    if (!out || isNaN(gross) || isNaN(tare)) {
+      if (out) {
+        out.textContent = "";
+      }
+      return;
+    }
+    var netG = Math.round(gross * 1000) - Math.round(tare * 1000);
+    var over = netG > Number(out.dataset.allowed);
+    out.classList.toggle("over", over);
+    out.textContent = out.dataset.net + " " + (netG / 1000).toLocaleString("en-US", { minimumFractionDigits: 3 }) +
+      " kg" + (over ? " · " + out.dataset.over : "");
+  }
+
+  document.addEventListener("input", function (event) {
+    var form = event.target.form;
+    if (!form) {
+      return;
+    }
+    if (form.hasAttribute("data-count")) {
+      showVariance(form);
+    } else if (form.hasAttribute("data-weigh")) {
+      showNet(form);
+    }
+  });
+
+  // --- the release instruction's QR code, read from a photo on the phone ---------------------------
+
+  var RELEASE_QR = /^coldpledge:release:(\d+):([A-Za-z0-9]+)$/;
+
+  async function readQr(file) {
+    var bitmap = await createImageBitmap(file);
+    // A phone photo is 12 megapixels; a QR code a hand's width away reads as well at 1600 px.
+    var scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+    var canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    var context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    var pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    var found = window.jsQR ? window.jsQR(pixels.data, pixels.width, pixels.height) : null;
+    return found ? found.data.trim() : null;
+  }
+
+  async function lookUp(form, releaseId, code) {
+    var response = await fetch("/m/releases/execute?release_id=" + encodeURIComponent(releaseId), {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", "Accept": "text/html" },
+    });
+    var html = await response.text();
+    if (!response.ok) {
+      say(form, textOf(html), "error");
+      return;
+    }
+    say(form, "", "status");
+    var dock = swap(html);
+    history.replaceState(null, "", "/m/releases/execute?release_id=" + encodeURIComponent(releaseId));
+    var codeField = dock && dock.querySelector("input[name=release_code]");
+    if (codeField && code) {
+      codeField.value = code;
+    }
+    var next = dock && dock.querySelector("input[name=vehicle_plate]");
+    if (next) {
+      next.focus();
+    }
+  }
+
+  function lookUpTyped(form) {
+    var typed = String(form.elements.release_id.value || "").trim();
+    var scanned = RELEASE_QR.exec(typed);
+    if (scanned) {
+      return lookUp(form, scanned[1], scanned[2]);
+    }
+    if (!/^\d+$/.test(typed)) {
+      say(form, form.dataset.notNumber, "error");
+      return Promise.resolve();
+    }
+    return lookUp(form, typed, null);
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-lookup]");
+    if (!form) {
+      return;
+    }
+    event.preventDefault();
+    lookUpTyped(form).catch(function (error) { say(form, String(error && error.message || error), "error"); });
+  });
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-qr") || !input.files || !input.files[0]) {
+      return;
+    }
+    var form = input.form;
+    readQr(input.files[0]).then(function (text) {
+      input.value = "";
+      var scanned = text ? RELEASE_QR.exec(text) : null;
+      if (!scanned) {
+        say(form, form.dataset.noCode, "error");
+        return null;
+      }
+      form.elements.release_id.value = scanned[1];
+      return lookUp(form, scanned[1], scanned[2]);
+    }).catch(function () { say(form, form.dataset.noCode, "error"); });
   });
 
   window.addEventListener("online", function () { flush().catch(report); });
