@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from coldpledge.alerts import queries, workorders
@@ -48,7 +46,7 @@ from coldpledge.receipts.schemas import OutboundIn
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import Room
 from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow
-from coldpledge.web.forms import grams_from_kg
+from coldpledge.web.forms import form_model, grams_from_kg
 from coldpledge.web.templating import render
 
 router = APIRouter(prefix="/m", include_in_schema=False)
@@ -80,7 +78,6 @@ MANIFEST: dict[str, Any] = {
     ],
 }
 
-S = TypeVar("S", bound=BaseModel)
 Note = Annotated[str, Form(max_length=2000)]
 
 
@@ -246,14 +243,6 @@ def work_order_page(
 # --- acting ----------------------------------------------------------------------------------------
 
 
-def _valid(schema: type[S], **fields: Any) -> S:
-    """The API's own body, checked as the API checks it: a refusal names the same fields."""
-    try:
-        return schema.model_validate(fields)
-    except ValidationError as invalid:
-        raise RequestValidationError(invalid.errors(include_url=False, include_context=False)) from invalid
-
-
 def _answer(request: Request, user: PageUser, session: Session, rt: RuntimeDep, order_id: int) -> Response:
     return _order_response(request, user, session, rt.now(), order_id, "mobile/_work_order.html")
 
@@ -268,7 +257,7 @@ def acknowledge(
     rt: RuntimeDep,
     note: Note = "",
 ) -> Response:
-    data = _valid(NoteIn, note=note or None)
+    data = form_model(NoteIn, note=note or None)
     workorders.acknowledge(uow, user.principal, work_order_id, data.note)
     return _answer(request, user, session, rt, work_order_id)
 
@@ -285,7 +274,7 @@ def check_in(
     longitude_e6: Annotated[int, Form()],
     accuracy_m: Annotated[int | None, Form()] = None,
 ) -> Response:
-    data = _valid(CheckInIn, latitude_e6=latitude_e6, longitude_e6=longitude_e6, accuracy_m=accuracy_m)
+    data = form_model(CheckInIn, latitude_e6=latitude_e6, longitude_e6=longitude_e6, accuracy_m=accuracy_m)
     workorders.check_in(uow, user.principal, work_order_id, data)
     return _answer(request, user, session, rt, work_order_id)
 
@@ -306,7 +295,7 @@ def comment(
         _within_upload_limit(request, rt)
         workorders.attach(uow, user.principal, rt.files, work_order_id, photo.file, note=text or None)
     else:
-        workorders.comment(uow, user.principal, work_order_id, _valid(CommentIn, text=text))
+        workorders.comment(uow, user.principal, work_order_id, form_model(CommentIn, text=text))
     return _answer(request, user, session, rt, work_order_id)
 
 
@@ -320,7 +309,7 @@ def start(
     rt: RuntimeDep,
     note: Note = "",
 ) -> Response:
-    data = _valid(NoteIn, note=note or None)
+    data = form_model(NoteIn, note=note or None)
     workorders.start(uow, user.principal, work_order_id, data.note)
     return _answer(request, user, session, rt, work_order_id)
 
@@ -335,7 +324,7 @@ def resolve(
     rt: RuntimeDep,
     resolution: Note = "",
 ) -> Response:
-    workorders.resolve(uow, user.principal, work_order_id, _valid(ResolveIn, resolution=resolution))
+    workorders.resolve(uow, user.principal, work_order_id, form_model(ResolveIn, resolution=resolution))
     return _answer(request, user, session, rt, work_order_id)
 
 
@@ -349,7 +338,7 @@ def close(
     rt: RuntimeDep,
     review_note: Note = "",
 ) -> Response:
-    workorders.close(uow, user.principal, work_order_id, _valid(CloseIn, review_note=review_note or None))
+    workorders.close(uow, user.principal, work_order_id, form_model(CloseIn, review_note=review_note or None))
     return _answer(request, user, session, rt, work_order_id)
 
 
@@ -424,7 +413,7 @@ def count_lot(
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """Record the count through the inventory service, as ``POST /api/v1/lots/{id}/stocktake``."""
-    data = _valid(
+    data = form_model(
         StocktakeIn,
         counted_g=grams_from_kg(counted_kg, "counted_g"),
         counted_cartons=_whole(counted_cartons),
@@ -521,7 +510,7 @@ def execute_release(
     # is first used after the outbound, so it sees the release executed.
     with uow:
         lot_id = _dock(uow.session, user.principal, release_id).lot.id
-    data = _valid(
+    data = form_model(
         OutboundIn,
         release_id=release_id,
         release_code=release_code.strip(),
