@@ -54,10 +54,8 @@ import math
 import os
 import platform
 import re
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,7 +66,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import uvicorn
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.engine import Engine
 
@@ -89,7 +86,7 @@ from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import Room, TemperatureClass
 from coldpledge.warehouses.schemas import RoomIn, VirtualWarehouseIn, WarehouseIn
-from coldpledge.web.app import create_app
+from coldpledge.web.local_server import serving
 
 GOAL_MS = 200.0
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -436,38 +433,6 @@ class DatabaseClock:
     def take(self) -> list[Statement]:
         taken, self.statements = self.statements, []
         return taken
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serving(settings: Settings, database: Database) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database=database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="screens-bench", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 def signed_in(base_url: str, username: str) -> httpx.Client:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -41,7 +38,7 @@ from coldpledge.iot.models import Device, DeviceStatus
 from coldpledge.migrate import upgrade
 from coldpledge.seed import telemetry
 from coldpledge.seed.demo import DEMO_PASSWORD, seed_demo
-from coldpledge.web.app import create_app
+from coldpledge.web.local_server import serving
 
 CHROMIUM = os.environ.get("COLDPLEDGE_CHROMIUM", "/usr/bin/chromium")
 POSTGRES_URL = os.environ.get("COLDPLEDGE_TEST_DATABASE_URL")
@@ -65,12 +62,6 @@ class Site:
     database: Database
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The demo, seeded once for the browser tests and served on 127.0.0.1 by uvicorn."""
@@ -89,39 +80,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # What the demo's log worker does as it starts: the seeded history in a signed checkpoint.
         evidence_log.sequence_all(database.write_session)
         evidence_log.publish_checkpoint(database.write_session, load_log_signer(settings), settings.origin)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, database=database),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                # The screens' event streams never end by themselves; don't wait long for them.
-                timeout_graceful_shutdown=1,
+        with serving(settings, database, name="browser-site") as base_url:
+            # The demo's simulated gateways, as `make demo` runs them: each first replays the last
+            # day of readings, so the rooms have charts and live values before any test looks.
+            started = datetime.now(UTC)
+            _gateways, stop = telemetry.start(
+                database, settings, tmp_path_factory.mktemp("browser-edge"), base_url=base_url, now=started
             )
-        )
-        thread = threading.Thread(target=server.run, name="browser-site", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start for the browser tests")
-            time.sleep(0.05)
-        base_url = f"http://127.0.0.1:{port}"
-        # The demo's simulated gateways, as `make demo` runs them: each first replays the last day
-        # of readings, so the rooms have charts and live values before any test looks.
-        started = datetime.now(UTC)
-        _gateways, stop = telemetry.start(
-            database, settings, tmp_path_factory.mktemp("browser-edge"), base_url=base_url, now=started
-        )
-        try:
-            _wait_for_replay(database, started)
-            yield Site(base_url, settings, database)
-        finally:
-            stop.set()
-            server.should_exit = True
-            thread.join(15)
-            database.dispose()
+            try:
+                _wait_for_replay(database, started)
+                yield Site(base_url, settings, database)
+            finally:
+                stop.set()
+        database.dispose()
 
 
 def _wait_for_replay(database: Database, started: datetime, timeout_s: float = 300) -> None:
