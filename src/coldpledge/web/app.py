@@ -128,6 +128,7 @@ def _install_routes(app: FastAPI) -> None:
     from coldpledge.web.price_pages import router as price_pages_router
     from coldpledge.web.receipt_pages import router as receipt_pages_router
     from coldpledge.web.screens import router as screens_router
+    from coldpledge.web.supervision_pages import router as supervision_pages_router
     from coldpledge.web.warehouse_pages import router as warehouse_pages_router
 
     for router in (
@@ -153,6 +154,7 @@ def _install_routes(app: FastAPI) -> None:
         finance_pages_router,
         inventory_pages_router,
         alert_pages_router,
+        supervision_pages_router,
         receipt_pages_router,
         price_pages_router,
         evidence_pages_router,

@@ -35,11 +35,18 @@ class NavItem:
 
 ITEMS: tuple[NavItem, ...] = (
     NavItem("/", N_("Home"), EVERYONE),
+    NavItem("/inbox", N_("Inbox"), EVERYONE),
     NavItem("/warehouses", N_("Warehouses"), EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER}),
     NavItem("/devices", N_("Devices"), EVERYONE, "device:view"),
     NavItem("/alerts", N_("Alerts"), EVERYONE, "alert:view"),
     NavItem("/work-orders", N_("Work orders"), EVERYONE, "work_order:view"),
     NavItem("/lots", N_("Lots"), EVERYONE, "lot:view"),
+    NavItem(
+        "/virtual-warehouses",
+        N_("Virtual warehouses"),
+        EVERYONE - {Role.GUARANTOR_VIEWER, Role.INSURER_VIEWER},
+        "virtual_warehouse:view",
+    ),
     NavItem("/receipts", N_("Warehouse receipts"), EVERYONE, "receipt:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
     NavItem("/prices", N_("Prices"), EVERYONE, "price:view"),
