@@ -1,5 +1,8 @@
 """Lot pages: the lots a viewer may see, the keeper's inbound form (入库) with the gate weigh
-ticket, and a lot's page with its operations and the floor-scale weighing (过磅)."""
+ticket, and a lot's page with its operations and the steps the viewer's role may record on it:
+the floor-scale weighing (过磅), quality inspection (质检), disinfection (消杀), sealing and
+unsealing (封存/启封), and the keeper's draft of a warehouse receipt for the lot. Each step calls the
+service the API calls, with the API's own input model."""
 
 from __future__ import annotations
 
@@ -8,12 +11,23 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from coldpledge.inventory import service as inventory
-from coldpledge.inventory.schemas import InboundIn, WeighIn, WeighingIn
+from coldpledge.inventory.models import InspectionResult, LotStatus
+from coldpledge.inventory.schemas import (
+    DisinfectIn,
+    InboundIn,
+    InspectIn,
+    SealIn,
+    UnsealIn,
+    WeighIn,
+    WeighingIn,
+)
 from coldpledge.parties.policy import PartyType
 from coldpledge.parties.service import list_organisations, organisation_names
+from coldpledge.receipts import service as receipts
+from coldpledge.receipts.schemas import ReceiptCreateIn
 from coldpledge.warehouses import service as warehouses
 from coldpledge.web.deps import PageUserDep, ReadSession, Uow
-from coldpledge.web.forms import form_model, grams_from_kg, optional
+from coldpledge.web.forms import fen_from_yuan, form_model, grams_from_kg, optional
 from coldpledge.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -107,8 +121,12 @@ def receive(
 
 @router.get("/lots/{lot_id}")
 def lot_page(lot_id: int, request: Request, user: PageUserDep, session: ReadSession) -> Response:
-    lot = inventory.get_lot(session, user.principal, lot_id)
-    commodities = {c.id: c for c in inventory.list_commodities(session, user.principal)}
+    principal = user.principal
+    lot = inventory.get_lot(session, principal, lot_id)
+    commodities = {c.id: c for c in inventory.list_commodities(session, principal)}
+    sealed = inventory.is_sealed(session, lot)
+    # The lot's own seals; a room's seal also seals the lot but is removed on the room.
+    seals = inventory.list_seals(session, principal, lot_id=lot.id, room_id=None, active=True)
     return render(
         request,
         "inventory/lot.html",
@@ -116,8 +134,21 @@ def lot_page(lot_id: int, request: Request, user: PageUserDep, session: ReadSess
         lot=lot,
         owner=organisation_names(session, (lot.owner_org_id,)).get(lot.owner_org_id, ""),
         commodity=commodities.get(lot.commodity_id),
-        operations=inventory.lot_operations(session, user.principal, lot.id),
-        may_weigh=user.principal.can("lot:weigh"),
+        operations=inventory.lot_operations(session, principal, lot.id),
+        seals=seals,
+        sealed=sealed,
+        results=list(InspectionResult),
+        may_weigh=principal.can("lot:weigh"),
+        may_inspect=principal.can("lot:inspect"),
+        may_disinfect=principal.can("lot:disinfect"),
+        may_seal=principal.can("seal:seal"),
+        may_unseal=principal.can("seal:unseal") and bool(seals),
+        may_draft=principal.can("receipt:create") and lot.status is LotStatus.IN_STOCK,
+        insurers=[
+            org for org in list_organisations(session, principal) if org.party_type is PartyType.INSURER
+        ]
+        if principal.can("receipt:create")
+        else [],
     )
 
 
@@ -146,3 +177,119 @@ def weigh(
     inventory.weigh(uow, user.principal, lot_id, data)
     # The lot's verified stock, its state and its history all change: show the page afresh.
     return Response(status_code=201, headers={"HX-Refresh": "true"})
+
+
+@router.post("/lots/{lot_id}/inspect")
+def inspect(
+    lot_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    result: Annotated[str, Form(max_length=16)],
+    agency: Annotated[str, Form(max_length=100)],
+    report_no: Annotated[str, Form(max_length=64)] = "",
+    valid_until: Annotated[str, Form(max_length=32)] = "",
+    core_temperature_c: Annotated[str, Form(max_length=16)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    data = form_model(
+        InspectIn,
+        result=result,
+        agency=agency,
+        report_no=optional(report_no),
+        valid_until=optional(valid_until),
+        # A minus sign typed as the typographic one (−18.5) is still a minus sign.
+        core_temperature_c=optional(core_temperature_c.replace("\u2212", "-")),
+        note=optional(note),
+    )
+    inventory.inspect(uow, user.principal, lot_id, data)
+    # The quality status, perhaps the lot's state, and its history change: show the page afresh.
+    return Response(status_code=201, headers={"HX-Refresh": "true"})
+
+
+@router.post("/lots/{lot_id}/disinfect")
+def disinfect(
+    lot_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    certificate_no: Annotated[str, Form(max_length=64)],
+    valid_until: Annotated[str, Form(max_length=32)] = "",
+    disinfectant: Annotated[str, Form(max_length=100)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    data = form_model(
+        DisinfectIn,
+        certificate_no=certificate_no,
+        valid_until=optional(valid_until),
+        disinfectant=optional(disinfectant),
+        note=optional(note),
+    )
+    inventory.disinfect(uow, user.principal, lot_id, data)
+    return Response(status_code=201, headers={"HX-Refresh": "true"})
+
+
+def seal_numbers(text: str) -> list[str]:
+    """Seal numbers typed one per line, or separated by commas or spaces."""
+    return [number for number in text.replace(",", " ").replace("，", " ").split() if number]
+
+
+@router.post("/lots/{lot_id}/seal")
+def seal(
+    lot_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    numbers: Annotated[str, Form(max_length=2000)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    data = form_model(SealIn, numbers=seal_numbers(numbers), note=optional(note))
+    inventory.seal_lot(uow, user.principal, lot_id, data)
+    return Response(status_code=201, headers={"HX-Refresh": "true"})
+
+
+@router.post("/lots/{lot_id}/unseal")
+def unseal(
+    lot_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    inventory.unseal_lot(uow, user.principal, lot_id, form_model(UnsealIn, reason=reason))
+    return Response(status_code=200, headers={"HX-Refresh": "true"})
+
+
+@router.post("/lots/{lot_id}/receipts")
+def draft_receipt(
+    lot_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    quantity_kg: Annotated[str, Form(max_length=32)],
+    cartons: Annotated[str, Form(max_length=12)],
+    storage_period_end: Annotated[str, Form(max_length=32)],
+    storage_fee_note: Annotated[str, Form(max_length=200)] = "",
+    loss_standard: Annotated[str, Form(max_length=200)] = "",
+    negotiable: Annotated[str, Form(max_length=8)] = "",
+    insurer_org_id: Annotated[str, Form(max_length=12)] = "",
+    insured_amount_yuan: Annotated[str, Form(max_length=32)] = "",
+    insurance_until: Annotated[str, Form(max_length=32)] = "",
+    registry_code: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The keeper drafts a receipt for this lot (``POST /api/v1/receipts``); the answer takes the
+    browser to the new receipt's page."""
+    data = form_model(
+        ReceiptCreateIn,
+        lot_id=lot_id,
+        quantity_g=grams_from_kg(quantity_kg, "quantity_kg"),
+        # Digits become a count; anything else typed goes to the model, which refuses it by name.
+        cartons=int(cartons) if cartons.strip().isdigit() else optional(cartons),
+        storage_period_end=optional(storage_period_end),
+        storage_fee_note=optional(storage_fee_note),
+        loss_standard=optional(loss_standard),
+        negotiable=bool(negotiable),
+        insurer_org_id=int(insurer_org_id) if insurer_org_id.isdigit() else optional(insurer_org_id),
+        insured_amount_fen=fen_from_yuan(insured_amount_yuan, "insured_amount_yuan")
+        if optional(insured_amount_yuan)
+        else None,
+        insurance_until=optional(insurance_until),
+        registry_code=optional(registry_code),
+    )
+    receipt = receipts.create_draft(uow, user.principal, data)
+    return Response(status_code=201, headers={"HX-Redirect": f"/receipts/{receipt.id}"})
