@@ -49,6 +49,7 @@ ITEMS: tuple[NavItem, ...] = (
     ),
     NavItem("/receipts", N_("Warehouse receipts"), EVERYONE, "receipt:view"),
     NavItem("/facilities", N_("Credit facilities"), EVERYONE, "facility:view"),
+    NavItem("/margin-calls", N_("Margin calls"), EVERYONE, "facility:view"),
     NavItem("/prices", N_("Prices"), EVERYONE, "price:view"),
     NavItem("/releases", N_("Release instructions"), EVERYONE, "release:view"),
     NavItem("/evidence", N_("Evidence"), EVERYONE - {Role.GUARANTOR_VIEWER}),
