@@ -82,16 +82,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         evidence_log.publish_checkpoint(database.write_session, load_log_signer(settings), settings.origin)
         with serving(settings, database, name="browser-site") as base_url:
             # The demo's simulated gateways, as `make demo` runs them: each first replays the last
-            # day of readings, so the rooms have charts and live values before any test looks.
+            # day of readings, so the rooms have charts and live values before any test looks. They
+            # stop once it is in: ingest in background threads for the rest of the session would
+            # race the tests that follow in this process.
             started = datetime.now(UTC)
-            _gateways, stop = telemetry.start(
+            gateways, stop = telemetry.start(
                 database, settings, tmp_path_factory.mktemp("browser-edge"), base_url=base_url, now=started
             )
             try:
                 _wait_for_replay(database, started)
-                yield Site(base_url, settings, database)
             finally:
                 stop.set()
+                for gateway in gateways:
+                    gateway.join(30)
+            yield Site(base_url, settings, database)
         database.dispose()
 
 

@@ -17,7 +17,7 @@ This is the only part of the rules package that does I/O; the judging itself is 
 from __future__ import annotations
 
 import logging
-import random
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -147,7 +147,7 @@ class ReadingJudge:
 
     def _ahead(self, session: Session, rows: Sequence[Sequence[Any]]) -> _Ahead:
         database = str(session.get_bind().engine.url)
-        ahead = _Ahead(database, rows, random.getrandbits(62))
+        ahead = _Ahead(database, rows, _version())
         if not rows:
             return ahead
         known = self._known(session, database)
@@ -193,7 +193,7 @@ class ReadingJudge:
             # Judged again from storage under the locks, and given a version of their own: a later
             # chunk judged ahead on top of this one's memories of these rooms must find them stale.
             self.judged_again += len(stale)
-            version = random.getrandbits(62)
+            version = _version()
             memories = {
                 room_id: _RoomMemory(version, frozenset(ahead.settings[room_id].devices)) for room_id in stale
             }
@@ -204,7 +204,7 @@ class ReadingJudge:
         if ahead.elsewhere:
             # The states these rows name were judged last in another room (a device moved here):
             # that room's memories elsewhere may hold them, so its clock moves too.
-            _bump_clocks(session, sorted(ahead.elsewhere), random.getrandbits(62), now)
+            _bump_clocks(session, sorted(ahead.elsewhere), _version(), now)
         touched: list[Alert] = []
         documents: dict[StateKey, bytes] = {}
         for room_id in ahead.rooms:
@@ -583,6 +583,13 @@ def _devices_of_rooms(session: Session, rooms: list[int]) -> dict[int, dict[int,
     ):
         devices[room_id][device_id] = kind
     return devices
+
+
+def _version() -> int:
+    """A fresh clock version: unique, not secret. From ``secrets`` rather than the global ``random``,
+    whose shared state the ingest threads must not move under other code (Hypothesis, in the tests,
+    refuses a strategy that sees it move)."""
+    return secrets.randbits(62)
 
 
 def _bump_clocks(session: Session, rooms: list[int], version: int, at: datetime) -> dict[int, int]:
