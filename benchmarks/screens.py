@@ -34,9 +34,10 @@ collateral's rooms) and asks, one request at a time after ``--warmup`` unmeasure
 
 - ``GET /screens/inventory/data`` and ``GET /screens/receipts/data`` (the screens' JSON snapshots);
 - ``GET /api/v1/rooms/{id}/telemetry?from=…&to=…`` for the room chart's ranges: 6 h (raw
-  readings), 24 h and 7 days (minute buckets), 30 days (hour buckets), for a room with
-  ``--probes-per-room`` probes that both viewers see, the window ending at the time of the request
-  as the page's script sends it.
+  readings), 24 h (minute buckets), 7 and 30 days (hour buckets), for a room with
+  ``--probes-per-room`` probes that both viewers see, the window ending at the time of the request,
+  each asked twice: with ``points=400`` as the page's script asks (buckets merged in the database)
+  and, as the baseline in the same run, without (every bucket). Raw readings are never merged.
 
 Prints JSON: load times, row counts, and per endpoint and viewer the p50/p95/p99/max latency in
 milliseconds (nearest rank) measured by the client, the response size, the database's share (time
@@ -49,6 +50,7 @@ PostgreSQL only: SQLite has no partitions or ``generate_series``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -86,6 +88,7 @@ from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import Room, TemperatureClass
 from coldpledge.warehouses.schemas import RoomIn, VirtualWarehouseIn, WarehouseIn
+from coldpledge.web.app import freeze_startup_heap
 from coldpledge.web.local_server import serving
 
 GOAL_MS = 200.0
@@ -94,6 +97,7 @@ ROOMS_PER_WAREHOUSE = 5
 VIEWERS = ("admin", "bank")
 # The room chart's ranges (``web.warehouse_pages.RANGES``).
 CHART_HOURS = (("6h", 6), ("24h", 24), ("7d", 24 * 7), ("30d", 24 * 30))
+CHART_POINTS = 400  # as static/js/room.js asks
 TEMPERATURE = METRICS["temperature"].code
 MINUTE = timedelta(minutes=1)
 
@@ -518,6 +522,27 @@ def explain(database: Database, statement: Statement) -> list[str]:
         raw.close()
 
 
+@contextmanager
+def full_collections() -> Iterator[list[float]]:
+    """The milliseconds of each full (generation 2) garbage collection while measuring."""
+    found: list[float] = []
+    started: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            found.append(round((time.perf_counter() - started[0]) * 1000, 1))
+
+    gc.callbacks.append(note)
+    try:
+        yield found
+    finally:
+        gc.callbacks.remove(note)
+
+
 def run_cases(
     base_url: str, database: Database, world: World, clock: DatabaseClock, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -530,20 +555,23 @@ def run_cases(
                 ("screens/receipts/data", lambda: "/screens/receipts/data"),
             ]
             for label, hours in CHART_HOURS:
+                for merged in (False, True):
 
-                def chart(hours: int = hours) -> str:
-                    # As the room page asks (static/js/room.js): raw up to 6 h, minutes for a
-                    # day, hours beyond.
-                    end = datetime.now(UTC)
-                    start = end - timedelta(hours=hours)
-                    resolution = "raw" if hours <= 6 else "1m" if hours <= 24 else "1h"
-                    return f"/api/v1/rooms/{world.chart_room}/telemetry?" + str(
-                        httpx.QueryParams(
-                            {"from": start.isoformat(), "to": end.isoformat(), "resolution": resolution}
-                        )
-                    )
+                    def chart(hours: int = hours, merged: bool = merged) -> str:
+                        # As the room page asks (static/js/room.js): raw up to 6 h, minutes for a
+                        # day, hours beyond, merged to 400 buckets; and, as the baseline in the
+                        # same run, every bucket.
+                        end = datetime.now(UTC)
+                        start = end - timedelta(hours=hours)
+                        resolution = "raw" if hours <= 6 else "1m" if hours <= 24 else "1h"
+                        query = {"from": start.isoformat(), "to": end.isoformat(), "resolution": resolution}
+                        if merged:
+                            query["points"] = str(CHART_POINTS)
+                        return f"/api/v1/rooms/{world.chart_room}/telemetry?" + str(httpx.QueryParams(query))
 
-                cases.append((f"rooms/telemetry {label}", chart))
+                    way = "raw" if hours <= 6 else f"merged to {CHART_POINTS}" if merged else "every bucket"
+                    if hours > 6 or not merged:  # raw points are never merged
+                        cases.append((f"rooms/telemetry {label} {way}", chart))
             for name, url in cases:
                 log(f"measuring {name} as {viewer}")
                 found = measure(
@@ -575,6 +603,11 @@ def options() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests first")
     parser.add_argument(
         "--budget-s", type=float, default=120.0, help="stop a case early after this many seconds"
+    )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the startup heap in full collections (the baseline before web.main froze it)",
     )
     parser.add_argument(
         "--explain",
@@ -623,7 +656,12 @@ def main() -> None:
         clock = DatabaseClock()
         clock.attach(database.engine)
         with serving(settings, database) as base_url:
-            results = run_cases(base_url, database, world, clock, args)
+            # As the served entry point does (``web.main``): what the process holds before it
+            # serves stays out of full collections. Here that is the loader's work too.
+            if not args.no_freeze:
+                freeze_startup_heap()
+            with full_collections() as collections:
+                results = run_cases(base_url, database, world, clock, args)
         print(
             json.dumps(
                 {
@@ -644,6 +682,8 @@ def main() -> None:
                     "python": platform.python_version(),
                     "cores": os.cpu_count(),
                     "load_average_before": [round(value, 2) for value in load_average],
+                    "startup_heap_frozen": not args.no_freeze,
+                    "full_collections_ms": collections,
                 },
                 indent=2,
                 ensure_ascii=False,

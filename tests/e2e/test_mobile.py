@@ -188,3 +188,20 @@ def test_signed_out_the_phone_app_sends_to_the_sign_in_page_and_back(client: Tes
 
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Fm%2F"
+
+
+def test_the_service_worker_is_served_for_the_phone_app_s_scope_and_always_checked_for_a_new_one(
+    client: TestClient,
+) -> None:
+    worker = client.get("/m/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["cache-control"] == "no-cache"
+    assert '"/m/offline"' in worker.text
+
+
+def test_the_page_for_no_network_names_nobody_and_speaks_chinese_by_default(client: TestClient) -> None:
+    page = client.get("/m/offline", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200
+    assert "没有网络" in page.text
+    assert "csrf" not in page.text.lower()

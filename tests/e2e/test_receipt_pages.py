@@ -246,3 +246,40 @@ def test_the_bank_splits_a_pledged_receipt_from_its_page(
     first = client.get(f"/api/v1{split.headers['HX-Redirect']}").json()
     assert first["quantity_g"] == first_g
     assert client.get(f"/api/v1/receipts/{receipt_id}").json()["status"] == "split"
+
+
+def test_the_keeper_issues_a_replacement_for_a_receipt_reported_lost_and_lands_on_it(
+    client: TestClient, world: World, auth: Auth
+) -> None:
+    receipt_id = world.receipts["issued"]
+    borrower = TestClient(client.app, headers={"Accept-Language": "en"})
+    borrower_csrf = sign_in_as(borrower, "borrower")
+    lost = borrower.post(
+        f"/receipts/{receipt_id}/report_loss", data={"text": "仓单原件遗失"}, headers=htmx(borrower_csrf)
+    )
+    assert lost.status_code == 200, lost.text
+    assert 'id="replace"' not in borrower.get(f"/receipts/{receipt_id}").text  # the issuer's step
+    assert (
+        borrower.post(
+            f"/receipts/{receipt_id}/replace", data={"reason": "补发"}, headers=htmx(borrower_csrf)
+        ).status_code
+        == 403
+    )
+
+    csrf = sign_in_as(client, "keeper")
+    assert 'id="replace"' in client.get(f"/receipts/{receipt_id}").text
+    page = client.post(f"/receipts/{receipt_id}/replace", data={"reason": "x"}, headers=htmx(csrf))
+    api = client.post(f"/api/v1/receipts/{receipt_id}/replace", json={"reason": "x"}, headers=auth("keeper"))
+    assert page.status_code == api.status_code == 422
+    assert "reason" in page.text
+    replaced = client.post(
+        f"/receipts/{receipt_id}/replace", data={"reason": "持有人挂失, 公示期满补发"}, headers=htmx(csrf)
+    )
+    assert replaced.status_code == 201, replaced.text
+    target = replaced.headers["HX-Redirect"]
+    successor = client.get(f"/api/v1{target}").json()
+    assert successor["id"] != receipt_id
+    assert successor["replaces_receipt_id"] == receipt_id
+    assert successor["status"] == "issued"
+    assert client.get(f"/api/v1/receipts/{receipt_id}").json()["status"] == "replaced"
+    assert f'href="/receipts/{receipt_id}" id="replaces"' in client.get(target).text

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from coldpledge.errors import N_, InvalidInput, PayloadTooLarge, Unauthenticated
-from coldpledge.iot import queries, registry
+from coldpledge.iot import charts, queries, registry
 from coldpledge.iot.ingest import Incoming, Ingestor, Outcome
 from coldpledge.iot.models import Device, DeviceKind
 from coldpledge.iot.payload import MAX_PAYLOAD_BYTES
@@ -28,9 +28,8 @@ from coldpledge.iot.schemas import (
     RotateKeyIn,
     SeriesOut,
 )
-from coldpledge.parties.access import obtain, require
+from coldpledge.parties.access import require
 from coldpledge.rules.service import rules_for
-from coldpledge.warehouses.models import Room
 from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow
 from coldpledge.web.openapi import errors
 
@@ -163,23 +162,28 @@ def room_telemetry(
     end: To = None,
     metric: str = "temperature",
     resolution: Resolution = None,
+    points: Annotated[
+        int | None,
+        Query(
+            ge=10,
+            le=10_000,
+            description="At most this many buckets a series: minute or hour buckets are merged into "
+            "wider ones (count, min, max, mean of the time-weighted means). Raw points are never merged.",
+        ),
+    ] = None,
 ) -> list[SeriesOut]:
     """One series per device of the room that reports the metric."""
-    obtain(session, principal, Room, room_id)
-    return [
-        queries.series(
-            session,
-            principal,
-            device.id,
-            metric=metric,
-            start=start,
-            end=end,
-            now=runtime.now(),
-            resolution=resolution,
-        )
-        for device in registry.list_devices(session, principal, room_id=room_id)
-        if queries.reports(session, device.id, metric)
-    ]
+    return charts.room_series(
+        session,
+        principal,
+        room_id,
+        metric=metric,
+        start=start,
+        end=end,
+        now=runtime.now(),
+        resolution=resolution,
+        points=points,
+    )
 
 
 @router.get("/rooms/{room_id}/cold-chain", response_model=ColdChainOut, responses=errors(401, 404, 422))

@@ -43,7 +43,7 @@ def choose_resolution(start: datetime, end: datetime) -> Resolution:
     return "1m" if span <= MINUTES_UP_TO else "1h"
 
 
-def _window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+def window_of(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     end = end or now
     start = start or end - timedelta(hours=24)
     for name, value in (("from", start), ("to", end)):
@@ -58,7 +58,7 @@ def _window(start: datetime | None, end: datetime | None, now: datetime) -> tupl
     return start, end
 
 
-def _metric(name: str) -> Metric:
+def metric_named(name: str) -> Metric:
     metric = METRICS.get(name)
     if metric is None:
         raise InvalidInput(N_("Unknown metric {metric}."), field="metric", metric=name)
@@ -78,7 +78,7 @@ def series(
 ) -> SeriesOut:
     device = obtain(session, principal, Device, device_id)
     return device_series(
-        session, device, metric=_metric(metric), window=_window(start, end, now), resolution=resolution
+        session, device, metric=metric_named(metric), window=window_of(start, end, now), resolution=resolution
     )
 
 
@@ -112,6 +112,7 @@ def device_series(
         ]
         return out
     model = RollupMinute if chosen == "1m" else RollupHour
+    out.bucket_seconds = 60 if chosen == "1m" else 3_600
     rollups = session.execute(
         select(
             model.bucket,
@@ -143,7 +144,7 @@ def device_series(
 
 def reports(session: Session, device_id: int, metric: str) -> bool:
     """Whether the device has ever sent this metric (a door contact has no temperature series)."""
-    code = _metric(metric).code
+    code = metric_named(metric).code
     found = session.scalar(
         select(LatestReading.device_id).where(
             LatestReading.device_id == device_id, LatestReading.metric == code
@@ -270,7 +271,7 @@ def room_cold_chain(
     probe's (longest out of band, most degree-minutes, highest MKT, least complete), since one
     warm corner is enough to spoil goods."""
     room = obtain(session, principal, Room, room_id)
-    start, end = _window(start, end, now)
+    start, end = window_of(start, end, now)
     metric = METRICS["temperature"].code
     probes = list(
         session.scalars(

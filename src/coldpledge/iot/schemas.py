@@ -131,6 +131,9 @@ class SeriesOut(BaseModel):
     metric: str
     unit: str
     resolution: Literal["raw", "1m", "1h"]
+    bucket_seconds: int | None = Field(
+        None, description="Width of each bucket (60 or 3,600, or wider where merged); none for raw points"
+    )
     points: list[PointOut] = Field(default_factory=list)
     buckets: list[BucketOut] = Field(default_factory=list)
 

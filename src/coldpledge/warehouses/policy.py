@@ -29,6 +29,17 @@ class TemperatureRule(BaseModel):
     mkt_window_hours: int = Field(default=24, ge=1, le=24 * 30)
     mkt_limit_mc: int | None = None
 
+    @model_validator(mode="after")
+    def _bands_the_right_way_up(self) -> TemperatureRule:
+        # An inverted band would hold every reading out of it: every probe alarming at once.
+        for name, low, high in (
+            ("warning", self.warning_below_mc, self.warning_above_mc),
+            ("critical", self.critical_below_mc, self.critical_above_mc),
+        ):
+            if low is not None and high is not None and low >= high:
+                raise ValueError(f"the lower {name} line must be below the upper {name} line")
+        return self
+
 
 class WeeklyWindow(BaseModel):
     """A weekly local-time window, e.g. a defrost cycle: ISO weekdays "1234567", minutes of the day."""

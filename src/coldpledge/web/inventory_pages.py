@@ -1,8 +1,10 @@
 """Lot pages: the lots a viewer may see, the keeper's inbound form (入库) with the gate weigh
 ticket, and a lot's page with its operations and the steps the viewer's role may record on it:
-the floor-scale weighing (过磅), quality inspection (质检), disinfection (消杀), sealing and
-unsealing (封存/启封), and the keeper's draft of a warehouse receipt for the lot. Each step calls the
-service the API calls, with the API's own input model."""
+the floor-scale weighing (过磅), quality inspection (质检), disinfection (消杀), and the keeper's
+draft of a warehouse receipt for the lot. Each step calls the service the API calls, with the API's
+own input model. Seals (封存/启封, of a lot or a room) are in ``web.seal_pages``; documents,
+attachments, the stocktake and the outbound in ``web.lot_record_pages``: both are served under this
+module's router, and the lot page shows them."""
 
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from coldpledge.inventory.schemas import (
     DisinfectIn,
     InboundIn,
     InspectIn,
-    SealIn,
-    UnsealIn,
     WeighIn,
     WeighingIn,
 )
@@ -26,11 +26,14 @@ from coldpledge.parties.service import list_organisations, organisation_names
 from coldpledge.receipts import service as receipts
 from coldpledge.receipts.schemas import ReceiptCreateIn
 from coldpledge.warehouses import service as warehouses
+from coldpledge.web import lot_record_pages, seal_pages
 from coldpledge.web.deps import PageUserDep, ReadSession, Uow
 from coldpledge.web.forms import fen_from_yuan, form_model, grams_from_kg, optional
 from coldpledge.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+router.include_router(seal_pages.router)
+router.include_router(lot_record_pages.router)
 
 
 @router.get("/lots")
@@ -149,6 +152,7 @@ def lot_page(lot_id: int, request: Request, user: PageUserDep, session: ReadSess
         ]
         if principal.can("receipt:create")
         else [],
+        **lot_record_pages.lot_records(session, principal, lot),
     )
 
 
@@ -225,35 +229,6 @@ def disinfect(
     )
     inventory.disinfect(uow, user.principal, lot_id, data)
     return Response(status_code=201, headers={"HX-Refresh": "true"})
-
-
-def seal_numbers(text: str) -> list[str]:
-    """Seal numbers typed one per line, or separated by commas or spaces."""
-    return [number for number in text.replace(",", " ").replace("，", " ").split() if number]
-
-
-@router.post("/lots/{lot_id}/seal")
-def seal(
-    lot_id: int,
-    user: PageUserDep,
-    uow: Uow,
-    numbers: Annotated[str, Form(max_length=2000)] = "",
-    note: Annotated[str, Form(max_length=1000)] = "",
-) -> Response:
-    data = form_model(SealIn, numbers=seal_numbers(numbers), note=optional(note))
-    inventory.seal_lot(uow, user.principal, lot_id, data)
-    return Response(status_code=201, headers={"HX-Refresh": "true"})
-
-
-@router.post("/lots/{lot_id}/unseal")
-def unseal(
-    lot_id: int,
-    user: PageUserDep,
-    uow: Uow,
-    reason: Annotated[str, Form(max_length=300)] = "",
-) -> Response:
-    inventory.unseal_lot(uow, user.principal, lot_id, form_model(UnsealIn, reason=reason))
-    return Response(status_code=200, headers={"HX-Refresh": "true"})
 
 
 @router.post("/lots/{lot_id}/receipts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from coldpledge.web.app import create_app
+from coldpledge.web.app import create_app, freeze_startup_heap
 
 app = create_app()
+freeze_startup_heap()

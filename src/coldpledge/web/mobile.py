@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session
 
 from coldpledge.alerts import queries, workorders
@@ -78,6 +79,8 @@ MANIFEST: dict[str, Any] = {
     ],
 }
 
+SERVICE_WORKER = Path(__file__).parent / "static" / "js" / "sw.js"
+
 Note = Annotated[str, Form(max_length=2000)]
 
 
@@ -85,6 +88,20 @@ Note = Annotated[str, Form(max_length=2000)]
 def manifest() -> Response:
     """The web app manifest: browsers fetch it without cookies, so it needs no sign-in."""
     return JSONResponse(MANIFEST, media_type="application/manifest+json")
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker, served from /m/ so that its scope is the phone app (a script under
+    /static/ could control only /static/). No sign-in: it holds no one's data."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/offline")
+def offline(request: Request) -> Response:
+    """What the service worker shows when a page cannot be reached. It names no one: the worker
+    keeps it for whoever uses the phone next."""
+    return render(request, "mobile/offline.html")
 
 
 # --- reading ---------------------------------------------------------------------------------------

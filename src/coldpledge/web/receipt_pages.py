@@ -2,7 +2,8 @@
 lifecycle steps the viewer's role may take in its state. Each step calls the service the API
 calls (``/api/v1/receipts/{id}/<step>``), with the same input model. Steps with forms of their own:
 a release or delivery request (the answer shows the one-time code, once, when the service gives
-one), cancelling an open release, and the split."""
+one), cancelling an open release, the split, and the keeper's replacement of a receipt reported
+lost."""
 
 from __future__ import annotations
 
@@ -40,13 +41,12 @@ router = APIRouter(include_in_schema=False)
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 # The steps with forms of their own, offered by the same rule as the others.
-OWN_FORMS = ("request_release", "request_delivery", "split")
+OWN_FORMS = ("request_release", "request_delivery", "split", "replace")
 
 Step = Callable[..., Receipt]
 
 # The steps the page offers with a note or reason, each with its service call and input model. The
-# release and delivery requests and the split have routes of their own below; replacing a lost
-# receipt is in the API only for now.
+# release and delivery requests, the split and the replacement have routes of their own below.
 STEPS: dict[str, tuple[Step, type[BaseModel]]] = {
     "submit": (service.submit, NoteIn),
     "issue": (service.issue, NoteIn),
@@ -244,6 +244,20 @@ def split(
     )
     # The split receipt is closed; its first part is where the holder goes on.
     return Response(status_code=201, headers={"HX-Redirect": f"/receipts/{made[0].id}"})
+
+
+@router.post("/receipts/{receipt_id}/replace")
+def replace(
+    receipt_id: int,
+    user: PageUserDep,
+    uow: Uow,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The keeper issues a replacement for a receipt reported lost (``POST
+    /api/v1/receipts/{id}/replace``); the lost one becomes inoperative, so the browser goes on to
+    the replacement."""
+    successor = service.replace(uow, user.principal, receipt_id, form_model(ReasonIn, reason=reason))
+    return Response(status_code=201, headers={"HX-Redirect": f"/receipts/{successor.id}"})
 
 
 @router.post("/receipts/{receipt_id}/{action}")

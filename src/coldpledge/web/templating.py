@@ -10,13 +10,14 @@ from fastapi.responses import HTMLResponse
 
 from coldpledge.i18n import current_locale, translated_environment
 from coldpledge.reports.format import local_time, yuan
-from coldpledge.web.navigation import nav_for
+from coldpledge.web.navigation import grouped, nav_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 environment = translated_environment(TEMPLATES)
 environment.filters["local_time"] = local_time
 environment.filters["yuan"] = yuan
+environment.globals["nav_menu"] = grouped
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -97,18 +97,3 @@ def room_page(
         cold_chain=cold_chain,
         ranges=RANGES,
     )
-
-
-@router.get("/devices")
-def device_list(request: Request, user: PageUserDep, session: ReadSession, rt: RuntimeDep) -> Response:
-    """Every visible device's health, the silent and the uncalibrated first: what needs a visit."""
-    health = iot_queries.health(
-        session, user.principal, now=rt.now(), offline_intervals=rt.settings.device_offline_intervals
-    )
-    health.sort(key=lambda d: (d.online, not d.calibration_overdue, d.code))
-    rooms = {
-        room.id: (warehouse, room)
-        for warehouse in warehouses.list_warehouses(session, user.principal)
-        for room in warehouses.visible_rooms(session, user.principal, warehouse.id)
-    }
-    return render(request, "warehouses/devices.html", user=user, health=health, rooms=rooms)

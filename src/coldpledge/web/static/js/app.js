@@ -15,4 +15,11 @@
       box.innerHTML = "";
     }
   });
+
+  // One header menu open at a time; a click elsewhere closes it.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
 })();

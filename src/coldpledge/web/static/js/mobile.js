@@ -9,6 +9,11 @@
 (function () {
   "use strict";
 
+  // Keeps the app's scripts and styles and a page saying the network is gone (see sw.js).
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch(function () {});
+  }
+
   var DB_NAME = "coldpledge-mobile";
   var STORE = "outbox";
   var RETRY_MS = 20000;

@@ -8,6 +8,7 @@
   const low = Number(box.dataset.low);
   const high = Number(box.dataset.high);
   const chart = window.echarts.init(box);
+  const CHART_POINTS = 400;
   window.addEventListener("resize", () => chart.resize());
 
   function series(item) {
@@ -21,12 +22,14 @@
     const end = new Date();
     const start = new Date(end.getTime() - hours * 3600 * 1000);
     // Raw points up to 6 h, minute buckets for a day, hour buckets beyond: a week of minute buckets
-    // for a room of ten probes is 100,800 points, megabytes the chart cannot show anyway.
+    // for a room of ten probes is 100,800 points, megabytes the chart cannot show anyway. Buckets
+    // are merged in the database to about one a pixel of the chart's width.
     const resolution = hours <= 6 ? "raw" : hours <= 24 ? "1m" : "1h";
     const query = new URLSearchParams({
       from: start.toISOString(),
       to: end.toISOString(),
       resolution: resolution,
+      points: String(CHART_POINTS),
     });
     status.textContent = "";
     box.dataset.ready = "";
