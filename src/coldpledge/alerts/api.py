@@ -39,9 +39,8 @@ from coldpledge.alerts.schemas import (
     WorkOrderDetailOut,
     WorkOrderOut,
 )
-from coldpledge.errors import N_, PayloadTooLarge
 from coldpledge.inventory.schemas import aware_moment
-from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow
+from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow, within_upload_limit
 from coldpledge.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -231,11 +230,7 @@ def attach_to_work_order(
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> CommentOut:
     """Upload a photo; it is stored by its SHA-256 and added to the order as a comment."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(
-            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
-        )
+    within_upload_limit(request, rt)
     added = workorders.attach(uow, principal, rt.files, work_order_id, file.file, note=note)
     return CommentOut.model_validate(added)
 

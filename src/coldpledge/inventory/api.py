@@ -9,7 +9,6 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from coldpledge.db import MAX_ID
-from coldpledge.errors import N_, PayloadTooLarge
 from coldpledge.inventory import service
 from coldpledge.inventory.models import Attachment, AttachmentLink, AttachmentPurpose, Lot, LotStatus
 from coldpledge.inventory.schemas import (
@@ -28,7 +27,7 @@ from coldpledge.inventory.schemas import (
     UnsealIn,
     WeighIn,
 )
-from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow
+from coldpledge.web.deps import CurrentPrincipal, ReadSession, RuntimeDep, Uow, within_upload_limit
 from coldpledge.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
@@ -199,11 +198,7 @@ def attach(
     purpose: Annotated[AttachmentPurpose, Form()] = AttachmentPurpose.PHOTO,
     operation_id: Annotated[int | None, Form(gt=0, le=MAX_ID)] = None,
 ) -> AttachmentOut:
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(
-            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
-        )
+    within_upload_limit(request, rt)
     link, attachment = service.attach(
         uow,
         principal,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from coldpledge.config import Settings
 from coldpledge.db import MAX_ID
-from coldpledge.errors import N_, PermissionDenied, Unauthenticated
+from coldpledge.errors import N_, PayloadTooLarge, PermissionDenied, Unauthenticated
 from coldpledge.inventory.files import FileStore
 from coldpledge.parties.policy import Principal
 from coldpledge.parties.service import principal_for, user_from_bearer, web_session_for
@@ -178,3 +178,13 @@ def page_user(request: Request, session: ReadSession) -> PageUser:
 
 
 PageUserDep = Annotated[PageUser, Depends(page_user)]
+
+
+def within_upload_limit(request: Request, rt: Runtime) -> None:
+    """Refuse (413) a body larger than the attachment limit from its declared length, before the
+    file is read. The margin is for the form's other fields and the multipart framing."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
+        raise PayloadTooLarge(
+            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
+        )

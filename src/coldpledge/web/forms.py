@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from fastapi import UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -52,3 +53,8 @@ def optional(text: str | None) -> str | None:
     """An empty form field is an absent value, as a JSON body would leave it out."""
     stripped = (text or "").strip()
     return stripped or None
+
+
+def chosen_file(upload: UploadFile | None) -> UploadFile | None:
+    """The chosen file; a browser sends an empty part without a name when none was chosen."""
+    return upload if upload is not None and upload.filename else None

@@ -12,7 +12,6 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from coldpledge.db import MAX_ID
-from coldpledge.errors import N_, PayloadTooLarge
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.models import AttachmentPurpose, Lot
 from coldpledge.inventory.schemas import DocumentsIn, StocktakeIn
@@ -21,7 +20,7 @@ from coldpledge.receipts import queries as receipts
 from coldpledge.receipts import releases
 from coldpledge.receipts.models import Release, ReleaseStatus
 from coldpledge.receipts.schemas import OutboundIn
-from coldpledge.web.deps import PageUserDep, RuntimeDep, Uow
+from coldpledge.web.deps import PageUserDep, RuntimeDep, Uow, within_upload_limit
 from coldpledge.web.forms import form_model, grams_from_kg, optional
 
 router = APIRouter(include_in_schema=False)
@@ -108,11 +107,7 @@ def attach(
 ) -> Response:
     """A photo or PDF stored by its SHA-256 and linked to the lot (``POST /api/v1/lots/{id}/
     attachments``): the same size limit, the same refusal of other kinds of file."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(
-            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
-        )
+    within_upload_limit(request, rt)
     inventory.attach(
         uow,
         user.principal,

@@ -35,7 +35,7 @@ from coldpledge.alerts.lifecycle import (
 from coldpledge.alerts.models import Alert, WorkOrder
 from coldpledge.alerts.schemas import CheckInIn, CloseIn, CommentIn, NoteIn, ResolveIn
 from coldpledge.db import MAX_ID
-from coldpledge.errors import N_, NotFound, PayloadTooLarge
+from coldpledge.errors import N_, NotFound
 from coldpledge.inventory import service as inventory
 from coldpledge.inventory.models import AttachmentPurpose, Lot, Operation
 from coldpledge.inventory.schemas import StocktakeIn
@@ -46,8 +46,8 @@ from coldpledge.receipts.models import Release
 from coldpledge.receipts.schemas import OutboundIn
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import Room
-from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow
-from coldpledge.web.forms import form_model, grams_from_kg
+from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow, within_upload_limit
+from coldpledge.web.forms import chosen_file, form_model, grams_from_kg
 from coldpledge.web.templating import render
 
 router = APIRouter(prefix="/m", include_in_schema=False)
@@ -308,9 +308,10 @@ def comment(
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """A note, with a photo from the camera when one was taken (stored by its SHA-256)."""
-    if photo is not None and photo.filename:
-        _within_upload_limit(request, rt)
-        workorders.attach(uow, user.principal, rt.files, work_order_id, photo.file, note=text or None)
+    chosen = chosen_file(photo)
+    if chosen is not None:
+        within_upload_limit(request, rt)
+        workorders.attach(uow, user.principal, rt.files, work_order_id, chosen.file, note=text or None)
     else:
         workorders.comment(uow, user.principal, work_order_id, form_model(CommentIn, text=text))
     return _answer(request, user, session, rt, work_order_id)
@@ -522,7 +523,7 @@ def execute_release(
     goods on the truck is then kept with the outbound operation."""
     has_photo = photo is not None and bool(photo.filename)
     if has_photo:
-        _within_upload_limit(request, rt)
+        within_upload_limit(request, rt)
     # Which lot the instruction takes goods from, read in a unit of its own: the page's read session
     # is first used after the outbound, so it sees the release executed.
     with uow:
@@ -560,11 +561,3 @@ def execute_release(
         kg=kg,
         local=local,
     )
-
-
-def _within_upload_limit(request: Request, rt: RuntimeDep) -> None:
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(
-            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
-        )

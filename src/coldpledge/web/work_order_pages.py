@@ -32,13 +32,13 @@ from coldpledge.alerts.schemas import (
     ResolveIn,
     WorkOrderCreateIn,
 )
-from coldpledge.errors import N_, PayloadTooLarge
+from coldpledge.errors import N_
 from coldpledge.parties import service as parties
 from coldpledge.parties.models import User
 from coldpledge.parties.policy import Principal, Role
 from coldpledge.warehouses import service as warehouses
-from coldpledge.web.deps import PageUserDep, ReadSession, RuntimeDep, Uow
-from coldpledge.web.forms import form_model, optional
+from coldpledge.web.deps import PageUserDep, ReadSession, RuntimeDep, Uow, within_upload_limit
+from coldpledge.web.forms import chosen_file, form_model, optional
 from coldpledge.web.templating import render, render_fragment
 
 router = APIRouter(include_in_schema=False)
@@ -259,20 +259,6 @@ def work_order_page(
     )
 
 
-def _within_upload_limit(request: Request, rt: RuntimeDep) -> None:
-    """The API's refusal of a body larger than the attachment limit, before reading the file."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > rt.settings.attachment_max_bytes + 64 * 1024:
-        raise PayloadTooLarge(
-            N_("The file is larger than the limit of {limit} bytes."), limit=rt.settings.attachment_max_bytes
-        )
-
-
-def _photo(photo: UploadFile | None) -> UploadFile | None:
-    """The chosen file; a browser sends an empty part without a name when none was chosen."""
-    return photo if photo is not None and photo.filename else None
-
-
 def _refreshed(status_code: int = 200) -> Response:
     # State, deadlines, the timeline and the steps offered all change: show the page afresh.
     return Response(status_code=status_code, headers={"HX-Refresh": "true"})
@@ -302,9 +288,9 @@ def work_order_comment(
 ) -> Response:
     """A comment (``POST .../comments``), or with a photo the upload (``POST .../attachments``)
     that stores it by its SHA-256 and adds it as a comment with the text as its note."""
-    chosen = _photo(photo)
+    chosen = chosen_file(photo)
     if chosen is not None:
-        _within_upload_limit(request, rt)
+        within_upload_limit(request, rt)
         workorders.attach(uow, user.principal, rt.files, work_order_id, chosen.file, note=optional(text))
     else:
         workorders.comment(uow, user.principal, work_order_id, form_model(CommentIn, text=text))
@@ -324,9 +310,9 @@ def work_order_resolve(
     """Resolve with what was found and done; a photo, when one is chosen, is added to the order
     first, so a refused file leaves the order as it was."""
     data = form_model(ResolveIn, resolution=resolution)
-    chosen = _photo(photo)
+    chosen = chosen_file(photo)
     if chosen is not None:
-        _within_upload_limit(request, rt)
+        within_upload_limit(request, rt)
         workorders.attach(uow, user.principal, rt.files, work_order_id, chosen.file, note=None)
     workorders.resolve(uow, user.principal, work_order_id, data)
     return _refreshed()
