@@ -9,7 +9,7 @@ from coldpledge.evidence.keys import load_log_signer
 from coldpledge.evidence.verify import Trust, verify_package
 from tests.conftest import TestDB as Transaction
 from tests.e2e.test_evidence_api import published
-from tests.pages import sign_in_as
+from tests.pages import htmx, sign_in_as
 from tests.world import World
 
 
@@ -72,3 +72,42 @@ def test_the_certificate_of_a_receipts_package_is_a_pdf_made_from_that_package(
     assert certificate.status_code == 200, certificate.text
     assert certificate.content.startswith(b"%PDF")
     assert f"certificate-receipt-{code}.pdf" in certificate.headers["content-disposition"]
+
+
+def test_a_package_uploaded_on_the_page_gets_its_certificate_and_a_forged_one_the_reason(
+    client: TestClient, db: Transaction, world: World
+) -> None:
+    published(db)
+    csrf = sign_in_as(client, "bank")
+    code = receipt_code(client, world, "pledged")
+    package = client.get(f"/evidence/receipt/{code}/package.zip").content
+
+    certificate = client.post(
+        "/evidence/certificate",
+        files={"package": ("evidence.zip", package, "application/zip")},
+        headers=htmx(csrf),
+    )
+    assert certificate.status_code == 200, certificate.text
+    assert certificate.headers["content-type"] == "application/pdf"
+    assert f"certificate-receipt-{code}" in certificate.headers["content-disposition"]
+
+    forged = client.post(
+        "/evidence/certificate",
+        files={"package": ("evidence.zip", package[:-40] + b"\0" * 40, "application/zip")},
+        headers=htmx(csrf),
+    )
+    assert forged.status_code == 422
+    assert 'role="alert"' in forged.text
+
+
+def test_a_package_posted_without_the_page_s_token_is_refused(
+    client: TestClient, db: Transaction, world: World
+) -> None:
+    published(db)
+    sign_in_as(client, "bank")
+    code = receipt_code(client, world, "pledged")
+    package = client.get(f"/evidence/receipt/{code}/package.zip").content
+    answer = client.post(
+        "/evidence/certificate", files={"package": ("evidence.zip", package, "application/zip")}
+    )
+    assert answer.status_code == 403

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
@@ -102,6 +102,11 @@ def evidence_certificate(
     with leaf hashes and log indices, the signed checkpoint, the witnesses, and how to verify it
     offline. The package is checked first, as `coldpledge verify` does; one that does not verify
     gets no certificate (422)."""
+    return certificate_download(request, package, now=rt.now())
+
+
+def certificate_download(request: Request, package: UploadFile, *, now: datetime) -> Response:
+    """The certificate of an uploaded package as a PDF download; for the API and the evidence page."""
     declared = int(request.headers.get("content-length") or 0)
     data = package.file.read(MAX_PACKAGE_BYTES + 1)
     if declared > MAX_PACKAGE_BYTES + 64 * 1024 or len(data) > MAX_PACKAGE_BYTES:
@@ -109,7 +114,7 @@ def evidence_certificate(
             N_("The file is larger than the limit of {limit} bytes."), limit=MAX_PACKAGE_BYTES
         )
     name = package.filename or "package.zip"
-    certificate = service.evidence_certificate(data, name, now=rt.now())
+    certificate = service.evidence_certificate(data, name, now=now)
     stem = certificate.subject.replace(":", "-") or "package"
     safe = "".join(char if char.isascii() and (char.isalnum() or char in "-_.") else "_" for char in stem)
     return _download(pdf.certificate_pdf(certificate), PDF, f"certificate-{safe}.pdf")

@@ -6,8 +6,9 @@ up is not, so a receipt or lot out of scope answers 404 here as everywhere."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from coldpledge.errors import N_, Conflict, NotFound, Unavailable
 from coldpledge.evidence import log as evidence_log
@@ -16,6 +17,7 @@ from coldpledge.evidence.package import ExportError, Package, export_package, tr
 from coldpledge.inventory import service as inventory
 from coldpledge.receipts import queries as receipts
 from coldpledge.reports import service as reports
+from coldpledge.reports.api import certificate_download
 from coldpledge.reports.pdf import certificate_pdf
 from coldpledge.web.deps import PageUserDep, ReadSession, RuntimeDep
 from coldpledge.web.templating import render
@@ -48,6 +50,17 @@ def evidence_home(request: Request, user: PageUserDep, session: ReadSession) -> 
         witnesses=evidence_log.witnesses(session),
         receipts=receipts.list_receipts(session, user.principal, receipts.ReceiptFilter(limit=500)),
     )
+
+
+@router.post("/evidence/certificate")
+def certificate_of_a_package(
+    request: Request, package: Annotated[UploadFile, File()], user: PageUserDep, rt: RuntimeDep
+) -> Response:
+    """Check a package someone handed over, as ``coldpledge verify`` does, and answer its
+    certificate (PDF), as ``POST /api/v1/reports/evidence-certificate``; one that does not verify
+    is refused (422) with the reason. Anyone signed in may: the package carries its own proof."""
+    del user  # signed in and the form's token checked: that is all this needs
+    return certificate_download(request, package, now=rt.now())
 
 
 @router.get("/evidence/{kind}/{code}")
