@@ -917,3 +917,14 @@ def test_a_room_id_list_with_an_id_beyond_the_databases_integers_is_refused(
         "validation_error",
         "room_ids.0",
     )
+
+
+def test_a_field_refused_reads_in_chinese_for_a_chinese_reader_and_in_english_otherwise(
+    client: TestClient, auth: Auth, world: World
+) -> None:
+    body = inbound_body(world, declared_net_weight_g=0)
+    chinese = client.post("/api/v1/lots", headers={**auth("keeper"), "Accept-Language": "zh-CN"}, json=body)
+    english = client.post("/api/v1/lots", headers={**auth("keeper"), "Accept-Language": "en"}, json=body)
+    assert chinese.status_code == english.status_code == 422
+    assert chinese.json()["errors"][0]["message"] == "须大于 0。"
+    assert english.json()["errors"][0]["message"] == "This must be greater than 0."

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from coldpledge.db import MAX_ID
+from coldpledge.errors import N_
 from coldpledge.inventory.schemas import MAX_GRAMS, PLATE_PATTERN, Strict, WeighingIn, aware_moment
 from coldpledge.receipts.lifecycle import ReceiptStatus
 from coldpledge.receipts.models import NotationKind, PledgeStatus, ReleaseKind, ReleaseStatus
@@ -41,7 +42,7 @@ class ReceiptCreateIn(Strict):
             insurance_until is not None,
         ]
         if any(given) and not all(given):
-            raise ValueError("insurer_org_id, insured_amount_fen and insurance_until go together")
+            raise ValueError(N_("insurer_org_id, insured_amount_fen and insurance_until go together"))
         return insurance_until
 
 

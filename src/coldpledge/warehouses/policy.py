@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from coldpledge.errors import N_
 from coldpledge.warehouses.models import SupervisionMode, TemperatureClass
 
 
@@ -32,12 +33,20 @@ class TemperatureRule(BaseModel):
     @model_validator(mode="after")
     def _bands_the_right_way_up(self) -> TemperatureRule:
         # An inverted band would hold every reading out of it: every probe alarming at once.
-        for name, low, high in (
-            ("warning", self.warning_below_mc, self.warning_above_mc),
-            ("critical", self.critical_below_mc, self.critical_above_mc),
+        for low, high, refusal in (
+            (
+                self.warning_below_mc,
+                self.warning_above_mc,
+                N_("the lower warning line must be below the upper warning line"),
+            ),
+            (
+                self.critical_below_mc,
+                self.critical_above_mc,
+                N_("the lower critical line must be below the upper critical line"),
+            ),
         ):
             if low is not None and high is not None and low >= high:
-                raise ValueError(f"the lower {name} line must be below the upper {name} line")
+                raise ValueError(refusal)
         return self
 
 
@@ -54,7 +63,7 @@ class WeeklyWindow(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> WeeklyWindow:
         if self.end_minute <= self.start_minute:
-            raise ValueError("a window ends after it starts")
+            raise ValueError(N_("a window ends after it starts"))
         return self
 
 
@@ -108,9 +117,9 @@ class PolicyParameters(BaseModel):
             and self.min_control_value_fen is None
             and self.min_control_quantity_g is None
         ):
-            raise ValueError("a dynamic pledge needs a minimum control value or quantity")
+            raise ValueError(N_("a dynamic pledge needs a minimum control value or quantity"))
         if self.ltv_liquidation_bp < self.ltv_warning_bp:
-            raise ValueError("the liquidation line cannot be below the warning line")
+            raise ValueError(N_("the liquidation line cannot be below the warning line"))
         return self
 
 

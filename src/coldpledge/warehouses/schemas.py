@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from coldpledge.db import MAX_ID
+from coldpledge.errors import N_
 from coldpledge.units import e6_to_degrees, mc_to_celsius
 from coldpledge.warehouses.models import (
     AreaKind,
@@ -72,7 +73,7 @@ class RoomIn(Strict):
     @classmethod
     def _zone_has_parent(cls, parent_room_id: int | None, info: ValidationInfo) -> int | None:
         if "kind" in info.data and (info.data["kind"] is AreaKind.ZONE) != (parent_room_id is not None):
-            raise ValueError("a zone needs parent_room_id, and a room must not have one")
+            raise ValueError(N_("a zone needs parent_room_id, and a room must not have one"))
         return parent_room_id
 
     @field_validator("set_point_c")
@@ -80,7 +81,7 @@ class RoomIn(Strict):
     def _band_holds_set_point(cls, set_point_c: Decimal, info: ValidationInfo) -> Decimal:
         low, high = info.data.get("band_low_c"), info.data.get("band_high_c")
         if low is not None and high is not None and not low <= set_point_c <= high:
-            raise ValueError("set_point_c must lie between band_low_c and band_high_c")
+            raise ValueError(N_("set_point_c must lie between band_low_c and band_high_c"))
         return set_point_c
 
 
@@ -144,7 +145,7 @@ class ReleaseWindowIn(Strict):
     @classmethod
     def _distinct_days(cls, value: str) -> str:
         if len(set(value)) != len(value):
-            raise ValueError("each weekday at most once")
+            raise ValueError(N_("each weekday at most once"))
         return "".join(sorted(value))
 
     @field_validator("start", "end")
@@ -169,7 +170,7 @@ class ReleaseWindowIn(Strict):
     def _start_before_end(cls, end: str, info: ValidationInfo) -> str:
         start = info.data.get("start")
         if start is not None and parse_hhmm(start) >= parse_hhmm(end):
-            raise ValueError("start must be before end")
+            raise ValueError(N_("start must be before end"))
         return end
 
 
@@ -219,9 +220,11 @@ class PolicyIn(Strict):
     def _one_source(self) -> PolicyIn:
         given = [self.parameters is not None, self.template is not None, self.copy_from_policy_id is not None]
         if sum(given) != 1:
-            raise ValueError("give exactly one of parameters, template and copy_from_policy_id")
+            raise ValueError(N_("give exactly one of parameters, template and copy_from_policy_id"))
         if self.temperature_class is not None and self.parameters is None:
-            raise ValueError("temperature_class goes with parameters; a template or a copy brings its own")
+            raise ValueError(
+                N_("temperature_class goes with parameters; a template or a copy brings its own")
+            )
         return self
 
 
@@ -295,9 +298,9 @@ class VirtualWarehouseIn(Strict):
         mode = info.data.get("mode")
         # The defaults carry no minimum stock, and a dynamic pledge without one controls nothing.
         if parameters is None and mode is SupervisionMode.DYNAMIC:
-            raise ValueError("a dynamic pledge needs parameters with a minimum control value or quantity")
+            raise ValueError(N_("a dynamic pledge needs parameters with a minimum control value or quantity"))
         if parameters is not None and mode is not None and parameters.mode is not mode:
-            raise ValueError("mode and parameters.mode must be the same")
+            raise ValueError(N_("mode and parameters.mode must be the same"))
         return parameters
 
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldpledge.errors import N_, DomainError, Unauthenticated, Words
 from coldpledge.i18n import current_locale, gettext
+from coldpledge.web.validation import message_of
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def install(app: FastAPI) -> None:
         errors = [
             {
                 "field": _field_name(error.get("loc", ())),
-                "message": error.get("msg", ""),
+                "message": message_of(error, gettext),
                 "type": error.get("type"),
             }
             for error in exc.errors()
