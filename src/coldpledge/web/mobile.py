@@ -27,13 +27,12 @@ from coldpledge.alerts.lifecycle import (
     FINISHED,
     RANK,
     SlaState,
-    WorkOrderAction,
     WorkOrderStatus,
     WorkOrderType,
-    work_order_actions,
 )
 from coldpledge.alerts.models import Alert, WorkOrder
 from coldpledge.alerts.schemas import CheckInIn, CloseIn, CommentIn, NoteIn, ResolveIn
+from coldpledge.alerts.steps import history_label, offered_steps
 from coldpledge.db import MAX_ID
 from coldpledge.errors import N_, NotFound
 from coldpledge.inventory import service as inventory
@@ -55,12 +54,6 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 # The states a person still works on; finished orders leave the phone's list.
 LIVE = [status for status in WorkOrderStatus if status not in FINISHED]
 SLA_URGENCY = {SlaState.OVERDUE: 0, SlaState.AT_RISK: 1, SlaState.ON_TIME: 2}
-EVENT_LABELS = {
-    "work_order.opened": N_("Opened"),
-    "work_order.severity_raised": N_("Severity raised"),
-    "work_order.escalated": N_("Escalated"),
-    "work_order.reminded": N_("Reminder sent"),
-}
 MANIFEST: dict[str, Any] = {
     "name": "冷链监管 · coldpledge",
     "short_name": "冷链监管",
@@ -188,17 +181,11 @@ def _timeline(session: Session, order_id: int) -> list[TimelineEntry]:
     for entry in queries.history(session, "work_order", order_id):
         event = entry.event
         data = (event.after or {}).get("_data") or {}
-        step = event.action.removeprefix("work_order.")
-        label = (
-            WorkOrderAction(step).label
-            if step in WorkOrderAction.values()
-            else EVENT_LABELS.get(event.action, event.action)
-        )
         entries.append(
             TimelineEntry(
                 at=event.at,
                 actor=entry.actor_name,
-                label=label,
+                label=history_label(event.action),
                 text=data.get("text") or event.reason,
                 photos=list(data.get("attachments") or []),
                 distance_m=data.get("distance_m"),
@@ -206,21 +193,6 @@ def _timeline(session: Session, order_id: int) -> list[TimelineEntry]:
             )
         )
     return entries
-
-
-def _offered(order: WorkOrder, principal: Principal) -> list[str]:
-    """The steps the API allows in this state that this viewer may take: the assignee works the
-    order, a reviewer who did not handle it closes it."""
-    offered = []
-    for action in work_order_actions(order.status, acknowledged=order.acknowledged_at is not None):
-        if not principal.can(f"work_order:{action}"):
-            continue
-        if action in ("start", "resolve") and order.assignee_user_id != principal.user_id:
-            continue
-        if action == "close" and principal.user_id in (order.assignee_user_id, order.resolved_by_user_id):
-            continue
-        offered.append(action)
-    return offered
 
 
 def _alert_of(session: Session, principal: Principal, order: WorkOrder) -> Alert | None:
@@ -244,7 +216,7 @@ def _order_response(
         user=user,
         card=_card(order, place, now),
         alert=_alert_of(session, user.principal, order),
-        offered=_offered(order, user.principal),
+        offered=offered_steps(order, user.principal),
         timeline=_timeline(session, order.id),
         local=local,
     )

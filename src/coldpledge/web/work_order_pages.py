@@ -17,7 +17,6 @@ from coldpledge.alerts import queries as alerts
 from coldpledge.alerts import workorders
 from coldpledge.alerts.lifecycle import (
     Severity,
-    WorkOrderAction,
     WorkOrderStatus,
     WorkOrderType,
     work_order_actions,
@@ -32,7 +31,7 @@ from coldpledge.alerts.schemas import (
     ResolveIn,
     WorkOrderCreateIn,
 )
-from coldpledge.errors import N_
+from coldpledge.alerts.steps import history_label, offered_steps
 from coldpledge.parties import service as parties
 from coldpledge.parties.models import User
 from coldpledge.parties.policy import Principal, Role
@@ -203,35 +202,8 @@ Note = Annotated[str, Form(max_length=2000)]
 
 
 def field_steps(principal: Principal, order: WorkOrder) -> list[str]:
-    """The steps of the work itself this viewer may take now: the assignee starts and resolves the
-    order, a reviewer who did not handle it closes it (the service checks again, and checks who
-    may acknowledge it)."""
-    offered = []
-    for step in work_order_actions(order.status, acknowledged=order.acknowledged_at is not None):
-        if step not in FIELD or not principal.can(f"work_order:{step}"):
-            continue
-        if step in ("start", "resolve") and order.assignee_user_id != principal.user_id:
-            continue
-        if step == "close" and principal.user_id in (order.assignee_user_id, order.resolved_by_user_id):
-            continue
-        offered.append(step)
-    return offered
-
-
-EVENT_LABELS = {
-    "work_order.opened": N_("Opened"),
-    "work_order.severity_raised": N_("Severity raised"),
-    "work_order.escalated": N_("Escalated"),
-    "work_order.reminded": N_("Reminder sent"),
-}
-
-
-def history_label(action: str) -> str:
-    """An event of the order's history as a person reads it (an English msgid)."""
-    step = action.removeprefix("work_order.")
-    if step in WorkOrderAction.values():
-        return WorkOrderAction(step).label
-    return EVENT_LABELS.get(action, action)
+    """The steps of the work itself this viewer is offered now (``alerts.steps``)."""
+    return [step for step in offered_steps(order, principal) if step in FIELD]
 
 
 @router.get("/work-orders/{work_order_id}")
