@@ -31,7 +31,7 @@ from coldpledge.alerts.lifecycle import (
     WorkOrderType,
 )
 from coldpledge.alerts.models import Alert, WorkOrder
-from coldpledge.alerts.schemas import CheckInIn, CloseIn, CommentIn, NoteIn, ResolveIn
+from coldpledge.alerts.schemas import CheckInIn, CloseIn, NoteIn, ResolveIn
 from coldpledge.alerts.steps import history_label, offered_steps
 from coldpledge.db import MAX_ID
 from coldpledge.errors import N_, NotFound
@@ -46,8 +46,9 @@ from coldpledge.receipts.schemas import OutboundIn
 from coldpledge.warehouses import service as warehouses
 from coldpledge.warehouses.models import Room
 from coldpledge.web.deps import PageUser, PageUserDep, ReadSession, RuntimeDep, Uow, within_upload_limit
-from coldpledge.web.forms import chosen_file, form_model, grams_from_kg
+from coldpledge.web.forms import form_model, grams_from_kg
 from coldpledge.web.templating import render
+from coldpledge.web.work_order_pages import add_comment
 
 router = APIRouter(prefix="/m", include_in_schema=False)
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -280,12 +281,7 @@ def comment(
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """A note, with a photo from the camera when one was taken (stored by its SHA-256)."""
-    chosen = chosen_file(photo)
-    if chosen is not None:
-        within_upload_limit(request, rt)
-        workorders.attach(uow, user.principal, rt.files, work_order_id, chosen.file, note=text or None)
-    else:
-        workorders.comment(uow, user.principal, work_order_id, form_model(CommentIn, text=text))
+    add_comment(request, user, uow, rt, work_order_id, text, photo)
     return _answer(request, user, session, rt, work_order_id)
 
 

@@ -35,8 +35,17 @@ from coldpledge.alerts.steps import history_label, offered_steps
 from coldpledge.parties import service as parties
 from coldpledge.parties.models import User
 from coldpledge.parties.policy import Principal, Role
+from coldpledge.uow import UnitOfWork
 from coldpledge.warehouses import service as warehouses
-from coldpledge.web.deps import PageUserDep, ReadSession, RuntimeDep, Uow, within_upload_limit
+from coldpledge.web.deps import (
+    PageUser,
+    PageUserDep,
+    ReadSession,
+    Runtime,
+    RuntimeDep,
+    Uow,
+    within_upload_limit,
+)
 from coldpledge.web.forms import chosen_file, form_model, optional
 from coldpledge.web.templating import render, render_fragment
 
@@ -258,15 +267,28 @@ def work_order_comment(
     text: Note = "",
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
+    add_comment(request, user, uow, rt, work_order_id, text, photo)
+    return _refreshed(201)
+
+
+def add_comment(
+    request: Request,
+    user: PageUser,
+    uow: UnitOfWork,
+    rt: Runtime,
+    work_order_id: int,
+    text: str,
+    photo: UploadFile | None,
+) -> None:
     """A comment (``POST .../comments``), or with a photo the upload (``POST .../attachments``)
-    that stores it by its SHA-256 and adds it as a comment with the text as its note."""
+    that stores it by its SHA-256 and adds it as a comment with the text as its note; for this
+    page and the phone's."""
     chosen = chosen_file(photo)
     if chosen is not None:
         within_upload_limit(request, rt)
         workorders.attach(uow, user.principal, rt.files, work_order_id, chosen.file, note=optional(text))
     else:
         workorders.comment(uow, user.principal, work_order_id, form_model(CommentIn, text=text))
-    return _refreshed(201)
 
 
 @router.post("/work-orders/{work_order_id}/resolve")
